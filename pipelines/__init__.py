@@ -1,0 +1,1 @@
+"""Pipelines of investment-signals, declared as data (see pipelines.core.model)."""
