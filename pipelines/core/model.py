@@ -110,7 +110,9 @@ class Pipeline:
     name: str
     description: str
     steps: tuple[Step, ...]
-    calendar: Calendar | None  # None: manual only (e.g. the master trigger)
+    # A Calendar, or a function of the settings that builds one (cadences are configurable);
+    # None: manual only (e.g. the master trigger).
+    calendar: "Calendar | Callable[[Settings], Calendar] | None"
     retry: RetryPolicy = RetryPolicy()
     default_lookback_seconds: int = 86400  # data interval of a manual run ending now
     group: str = ""  # health/metrics group, e.g. insider_hiring
@@ -139,6 +141,11 @@ class Pipeline:
         """A run stuck longer than this is failed by reconcile."""
         budget = sum(s.time_limit * (1 + (self.retry.max_retries if s.io else 0)) for s in self.steps)
         return budget + 600
+
+    def calendar_for(self, settings: "Settings") -> Calendar | None:
+        if self.calendar is None or hasattr(self.calendar, "fire_times"):
+            return self.calendar  # type: ignore[return-value]
+        return self.calendar(settings)  # type: ignore[operator]
 
     def step(self, name: str) -> Step:
         for s in self.steps:

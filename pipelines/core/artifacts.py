@@ -1,0 +1,82 @@
+"""Content-addressed raw payloads, linked to runs by name.
+
+A fetch step stores what it downloaded exactly as received; later steps read it back by name.
+A replay run points at the run it replays and reads that run's artifacts, so any run can be
+re-computed from its raw inputs without touching the upstream again.
+"""
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .ledger import Artifact, PipelineRun, RunArtifact
+
+
+def content_key(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def store_blob(session: Session, data: bytes, content_type: str = "application/octet-stream") -> str:
+    key = content_key(data)
+    if session.get(Artifact, key) is None:
+        # Two workers may store the same payload at once; the merge makes the loser a no-op update.
+        session.merge(Artifact(key=key, size=len(data), content_type=content_type,
+                               compressed=zlib.compress(data, 6)))
+    return key
+
+
+def load_blob(session: Session, key: str) -> bytes:
+    row = session.get(Artifact, key)
+    if row is None:
+        raise KeyError(f"artifact {key} not found")
+    return zlib.decompress(row.compressed)
+
+
+class RunArtifacts:
+    """`ArtifactAccess` for one run (see pipelines.core.model)."""
+
+    def __init__(self, session: Session, run_id: int, step: str) -> None:
+        self._session = session
+        self._run_id = run_id
+        self._step = step
+
+    def _source_run_ids(self) -> list[int]:
+        run = self._session.get(PipelineRun, self._run_id)
+        ids = [self._run_id]
+        if run is not None and run.replay_of:
+            ids.append(run.replay_of)
+        return ids
+
+    def put(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
+        key = store_blob(self._session, data, content_type)
+        link = self._session.scalar(select(RunArtifact).where(RunArtifact.run_id == self._run_id,
+                                                               RunArtifact.name == name))
+        if link is None:
+            self._session.add(RunArtifact(run_id=self._run_id, step=self._step, name=name, key=key))
+        else:  # a retried step overwrites what its failed attempt stored under the same name
+            link.key = key
+            link.step = self._step
+        self._session.flush()
+        return key
+
+    def key(self, name: str) -> str:
+        for run_id in self._source_run_ids():
+            key = self._session.scalar(select(RunArtifact.key).where(RunArtifact.run_id == run_id,
+                                                                      RunArtifact.name == name))
+            if key is not None:
+                return key
+        raise KeyError(f"run {self._run_id} has no artifact named {name!r}")
+
+    def get(self, name: str) -> bytes:
+        return load_blob(self._session, self.key(name))
+
+    def names(self) -> list[str]:
+        found: dict[str, None] = {}
+        for run_id in self._source_run_ids():
+            for (name,) in self._session.execute(select(RunArtifact.name).where(RunArtifact.run_id == run_id)
+                                                 .order_by(RunArtifact.id)):
+                found.setdefault(name, None)
+        return list(found)
