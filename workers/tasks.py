@@ -25,8 +25,11 @@ class PipelineTask(Task):
 
 def _delivery(task: Task) -> Delivery:
     info = task.request.delivery_info or {}
-    return Delivery(task_id=task.request.id, worker=task.request.hostname,
-                    redelivered=bool(info.get("redelivered")), retries=task.request.retries)
+    # Kombu's Redis transport marks a restored message in its headers; the delivery_info copy is
+    # only set when the stored payload already had one, so read both.
+    redelivered = bool(info.get("redelivered") or getattr(task.request, "redelivered", False))
+    return Delivery(task_id=task.request.id, worker=task.request.hostname, redelivered=redelivered,
+                    retries=task.request.retries)
 
 
 def step_chain(app: Celery, pipeline: Pipeline, run_id: int) -> Any:

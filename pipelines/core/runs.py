@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -146,12 +146,22 @@ def mark_sent(session: Session, run_id: int) -> None:
 
 def missing_intervals(session: Session, pipeline: Pipeline, settings: Settings,
                       now: datetime) -> list[tuple[datetime, Interval]]:
-    """Fire times in the look-back window (older than the dispatch grace) that have no run yet."""
-    lookback = timedelta(hours=settings.RECONCILE_LOOKBACK_HOURS)
-    until = now - timedelta(seconds=settings.DISPATCH_GRACE_SECONDS)
-    if pipeline.calendar_for(settings) is None or until <= now - lookback:
+    """Fire times without a run, since the pipeline's first scheduled run, within the look-back.
+
+    Older than the dispatch grace only, so catch-up never races a beat tick. A pipeline that never
+    ran on schedule has nothing to catch up: a fresh install does not backfill by itself.
+    """
+    if pipeline.calendar_for(settings) is None:
         return []
-    expected = scheduled_intervals(pipeline, settings, now - lookback, until)
+    first = session.scalar(select(func.min(PipelineRun.data_interval_end)).where(
+        PipelineRun.pipeline == pipeline.name, PipelineRun.trigger != Trigger.MANUAL))
+    if first is None:
+        return []
+    since = max(now - timedelta(hours=settings.RECONCILE_LOOKBACK_HOURS), first)
+    until = now - timedelta(seconds=settings.DISPATCH_GRACE_SECONDS)
+    if until <= since:
+        return []
+    expected = scheduled_intervals(pipeline, settings, since, until)
     if not expected:
         return []
     have = set(session.scalars(select(PipelineRun.data_interval_start).where(

@@ -162,7 +162,7 @@ _CASTS: dict[str, Callable[[environ.Env, str, Any], Any]] = {
 def load_settings(env_file: str | os.PathLike[str] | None = None) -> Settings:
     """Read every setting; fail naming the setting when one is missing or malformed."""
     env = environ.FileAwareEnv()
-    path = Path(env_file) if env_file else Path(os.environ.get("SIGNALS_ENV_FILE", ".env"))
+    path = Path(env_file) if env_file else Path(os.environ.get("SIGNALS_DOTENV", ".env"))
     if path.is_file():
         # Real environment variables win over the file (django-environ's read_env uses setdefault).
         environ.Env.read_env(str(path))
