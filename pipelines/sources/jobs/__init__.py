@@ -1,0 +1,1 @@
+"""Public job boards (Greenhouse, Lever, Ashby): normalised postings and hiring-change tracking."""

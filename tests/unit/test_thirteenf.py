@@ -1,0 +1,386 @@
+"""13F-HR parsing, value units, cover checks, amendments and quarter-over-quarter diffs.
+
+Expected values are read from the recorded files in ../shared/fixtures/edgar_13f (see PROVENANCE.md).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from pipelines.core.errors import DataError
+from pipelines.sources.edgar.thirteenf import (
+    CoverPage,
+    Report,
+    apply_amendment,
+    check_against_cover,
+    diff_quarters,
+    parse_cover,
+    parse_infotable,
+    report_as_of,
+    thirteenf_to_json,
+    value_multiplier,
+)
+from tests.conftest import shared_fixture
+
+LTS_FILED = date(2023, 11, 14)  # signatureDate of the LTS One cover; filed the same day
+BRK_FILED = date(2023, 2, 14)  # Q4-2022 tables were due 45 days after 2022-12-31
+
+
+def _read(name: str) -> bytes:
+    return shared_fixture("edgar_13f", name).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def lts_cover_raw() -> bytes:
+    return _read("13f_hr_ltsone_2023q3_primary_doc.xml")
+
+
+@pytest.fixture(scope="module")
+def lts_table_raw() -> bytes:
+    return _read("13f_hr_ltsone_2023q3_infotable.xml")
+
+
+@pytest.fixture(scope="module")
+def brk_table_raw() -> bytes:
+    return _read("13f_hr_berkshire_2022q4_infotable_trimmed.xml")
+
+
+def _drop_row(raw: bytes, cusip: str) -> bytes:
+    """Remove the infoTable block holding `cusip` (either namespace style)."""
+    pattern = re.compile(rb"\s*<(ns1:)?infoTable>(?:(?!</(ns1:)?infoTable>).)*?<(ns1:)?cusip>"
+                         + cusip.encode() + rb"</(ns1:)?cusip>.*?</(ns1:)?infoTable>", re.DOTALL)
+    out, n = pattern.subn(b"", raw, count=1)
+    assert n == 1, cusip
+    return out
+
+
+def _brk_cover(period: date) -> CoverPage:
+    # The Berkshire fixture has no cover page; the tests supply one for the period it reports.
+    return CoverPage(filer_cik=1067983, filer_name="Berkshire Hathaway Inc", submission_type="13F-HR",
+                     period=period, report_type="13F HOLDINGS REPORT", is_amendment=False, amendment_number=None,
+                     amendment_type=None, entry_total=None, value_total=None, other_included_managers_count=None,
+                     other_managers=(), is_confidential_omitted=False, signature_date=None)
+
+
+# --- cover page -------------------------------------------------------------------------------------
+
+def test_cover_page_fields(lts_cover_raw: bytes) -> None:
+    cover = parse_cover(lts_cover_raw)
+    assert cover.filer_cik == 1894188
+    assert cover.filer_name == "LTS One Management LP"
+    assert cover.submission_type == "13F-HR"
+    assert cover.period == date(2023, 9, 30)  # written 09-30-2023
+    assert cover.report_type == "13F HOLDINGS REPORT"
+    assert cover.is_amendment is False and cover.amendment_type is None and cover.amendment_number is None
+    assert cover.entry_total == 14
+    assert cover.value_total == 454926000
+    assert cover.other_included_managers_count == 0
+    assert cover.other_managers == ()
+    assert cover.is_confidential_omitted is False
+    assert cover.signature_date == date(2023, 11, 14)
+
+
+def test_cover_amendment_and_other_managers(lts_cover_raw: bytes) -> None:
+    raw = lts_cover_raw.replace(b"<submissionType>13F-HR<", b"<submissionType>13F-HR/A<").replace(
+        b"</reportCalendarOrQuarter>",
+        b"</reportCalendarOrQuarter><isAmendment>true</isAmendment><amendmentNo>2</amendmentNo>"
+        b"<amendmentInfo><amendmentType>NEW HOLDINGS</amendmentType></amendmentInfo>").replace(
+        b"</isConfidentialOmitted>",
+        b"</isConfidentialOmitted><otherManagers2Info><otherManager2><sequenceNumber>4</sequenceNumber>"
+        b"<otherManager><cik>0000123456</cik><form13FFileNumber>028-00001</form13FFileNumber>"
+        b"<name>Test Manager Four</name></otherManager></otherManager2></otherManagers2Info>")
+    cover = parse_cover(raw)
+    assert cover.submission_type == "13F-HR/A"
+    assert cover.is_amendment is True
+    assert cover.amendment_number == 2
+    assert cover.amendment_type == "NEW HOLDINGS"
+    assert len(cover.other_managers) == 1
+    manager = cover.other_managers[0]
+    assert (manager.sequence_number, manager.cik, manager.name, manager.file_number) == (
+        4, 123456, "Test Manager Four", "028-00001")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda raw: raw[: len(raw) // 2], "malformed"),
+    (lambda raw: raw.replace(b"09-30-2023", b"2023/09/30"), "not MM-DD-YYYY"),
+    (lambda raw: raw.replace(b"<tableEntryTotal>14<", b"<tableEntryTotal>fourteen<"), "tableEntryTotal"),
+    (lambda raw: raw.replace(b"edgarSubmission", b"somethingElse"), "expected <edgarSubmission>"),
+])
+def test_cover_bad_input_raises_clear_error(lts_cover_raw: bytes, mutate, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        parse_cover(mutate(lts_cover_raw))
+
+
+# --- information table ------------------------------------------------------------------------------
+
+def test_lts_one_rows_prefixed_namespace(lts_table_raw: bytes) -> None:
+    holdings, errors = parse_infotable(lts_table_raw, filed=LTS_FILED)
+    assert errors == []
+    assert len(holdings) == 14
+    amazon = holdings[0]
+    assert (amazon.name_of_issuer, amazon.title_of_class, amazon.cusip) == ("AMAZON COM INC", "COM", "023135106")
+    assert amazon.value_usd == 17479000
+    assert (amazon.shares_or_principal, amazon.sh_prn_type, amazon.put_call) == (137500, "SH", None)
+    assert amazon.investment_discretion == "SOLE"
+    assert amazon.other_managers == ()
+    assert (amazon.voting_sole, amazon.voting_shared, amazon.voting_none) == (137500, 0, 0)
+    femsa = holdings[4]
+    assert (femsa.name_of_issuer, femsa.title_of_class, femsa.cusip) == (
+        "FOMENTO ECONOMICO MEXICANO S", "SPON ADR UNITS", "344419106")
+    assert (femsa.value_usd, femsa.shares_or_principal) == (31654000, 290000)
+    iff = holdings[7]
+    assert iff.name_of_issuer == "INTERNATIONAL FLAVORS&FRAGRA"  # &amp; in the file
+    assert (iff.cusip, iff.value_usd, iff.shares_or_principal) == ("459506101", 154405000, 2265000)
+    assert holdings[-1].name_of_issuer == "VISA INC" and holdings[-1].cusip == "92826C839"
+    assert [h.row for h in holdings] == list(range(1, 15))
+
+
+def test_lts_one_table_matches_its_cover(lts_cover_raw: bytes, lts_table_raw: bytes) -> None:
+    cover = parse_cover(lts_cover_raw)
+    holdings, _ = parse_infotable(lts_table_raw, filed=LTS_FILED)
+    assert sum(h.value_usd for h in holdings) == 454926000
+    assert len(holdings) == 14
+    assert check_against_cover(holdings, cover) is None
+
+
+def test_cover_mismatch_is_reported(lts_cover_raw: bytes, lts_table_raw: bytes) -> None:
+    cover = parse_cover(lts_cover_raw)
+    short, _ = parse_infotable(_drop_row(lts_table_raw, "126408103"), filed=LTS_FILED)
+    error = check_against_cover(short, cover)
+    assert isinstance(error, DataError)
+    assert "13 rows" in str(error) and "tableEntryTotal is 14" in str(error)
+
+    inflated, _ = parse_infotable(lts_table_raw.replace(b">17479000<", b">18479000<"), filed=LTS_FILED)
+    error = check_against_cover(inflated, cover)
+    assert isinstance(error, DataError) and "$455,926,000" in str(error) and "454,926,000" in str(error)
+
+    # A row rounded the other way stays within half a unit per row.
+    rounded, _ = parse_infotable(lts_table_raw.replace(b">17479000<", b">17479001<"), filed=LTS_FILED)
+    assert check_against_cover(rounded, cover) is None
+
+
+def test_berkshire_default_namespace_repeated_cusips(brk_table_raw: bytes) -> None:
+    holdings, errors = parse_infotable(brk_table_raw, filed=BRK_FILED)
+    assert errors == []
+    assert len(holdings) == 12
+    assert [h.cusip for h in holdings[:2]] == ["00507V109", "00507V109"]
+    assert [h.other_managers for h in holdings[:2]] == [(4, 5), (4, 8, 11)]
+    assert [h.value_usd for h in holdings[:2]] == [59096600, 1302218536]
+    assert [h.shares_or_principal for h in holdings[:2]] == [772000, 17011346]
+    assert holdings[3].other_managers == (2, 4, 11)
+    assert holdings[9].other_managers == (1, 2, 4, 11)
+    assert {h.investment_discretion for h in holdings} == {"DFND"}
+    apple = holdings[8]
+    assert (apple.cusip, apple.shares_or_principal, apple.voting_sole) == ("037833100", 1025856, 692000)
+    # Already in dollars: ATVI at the 2022-12-30 close of 76.55.
+    assert holdings[0].value_usd / holdings[0].shares_or_principal == pytest.approx(76.55)
+
+
+def test_value_unit_follows_filing_date(lts_table_raw: bytes) -> None:
+    assert value_multiplier(date(2023, 1, 2)) == 1000
+    assert value_multiplier(date(2023, 1, 3)) == 1
+    before, _ = parse_infotable(lts_table_raw, filed=date(2023, 1, 2))
+    on, _ = parse_infotable(lts_table_raw, filed=date(2023, 1, 3))
+    assert before[0].value_usd == 17479000 * 1000
+    assert on[0].value_usd == 17479000
+    assert before[0].filed == date(2023, 1, 2)
+
+
+def test_cover_total_in_thousands_for_old_filings(lts_cover_raw: bytes, lts_table_raw: bytes) -> None:
+    # The same table as if filed in 2022: rows and cover total are both thousands.
+    cover = replace(parse_cover(lts_cover_raw), value_total=454926)
+    scaled = lts_table_raw
+    for value in re.findall(rb"<ns1:value>(\d+)</ns1:value>", lts_table_raw):
+        scaled = scaled.replace(b">" + value + b"<", b">" + str(int(value) // 1000).encode() + b"<")
+    holdings, _ = parse_infotable(scaled, filed=date(2022, 11, 14))
+    assert holdings[0].value_usd == 17479000
+    assert check_against_cover(holdings, cover) is None
+
+
+def test_put_call_and_principal_rows(brk_table_raw: bytes) -> None:
+    raw = brk_table_raw.replace(
+        b"<sshPrnamtType>SH</sshPrnamtType>\n    </shrsOrPrnAmt>\n    <investmentDiscretion>",
+        b"<sshPrnamtType>PRN</sshPrnamtType>\n    </shrsOrPrnAmt>\n    <putCall>CALL</putCall>\n"
+        b"    <investmentDiscretion>", 1)
+    holdings, errors = parse_infotable(raw, filed=BRK_FILED)
+    assert errors == []
+    assert (holdings[0].sh_prn_type, holdings[0].put_call) == ("PRN", "Call")
+    assert (holdings[1].sh_prn_type, holdings[1].put_call) == ("SH", None)
+
+
+def test_bad_row_is_reported_with_its_bytes_and_the_rest_go_on(lts_table_raw: bytes) -> None:
+    raw = lts_table_raw.replace(b"<ns1:cusip>126408103</ns1:cusip>", b"<ns1:cusip>12640</ns1:cusip>")
+    raw = raw.replace(b"<ns1:value>12785000</ns1:value>", b"<ns1:value>12,785k</ns1:value>")
+    holdings, errors = parse_infotable(raw, filed=LTS_FILED)
+    assert len(holdings) == 12
+    assert "126408103" not in {h.cusip for h in holdings} and "29414B104" not in {h.cusip for h in holdings}
+    assert [e.error.record_key for e in errors] == ["row 3 cusip 12640", "row 4 cusip 29414B104"]
+    assert "CUSIP '12640' is not 9 letters or digits" in str(errors[0].error)
+    assert "value is not a whole number: '12,785k'" in str(errors[1].error)
+    assert errors[0].raw.startswith(b"<ns1:infoTable>") and errors[0].raw.endswith(b"</ns1:infoTable>")
+    assert b"<ns1:nameOfIssuer>CSX CORP</ns1:nameOfIssuer>" in errors[0].raw
+    assert errors[0].raw in raw
+    assert all(e.error.source == "edgar.13f" for e in errors)
+
+
+def test_truncated_table_keeps_rows_before_the_break(lts_table_raw: bytes) -> None:
+    cut = lts_table_raw[: lts_table_raw.index(b"<ns1:nameOfIssuer>HUMANA INC")]
+    holdings, errors = parse_infotable(cut, filed=LTS_FILED)
+    assert [h.name_of_issuer for h in holdings] == [
+        "AMAZON COM INC", "COSTAR GROUP INC", "CSX CORP", "EPAM SYS INC", "FOMENTO ECONOMICO MEXICANO S"]
+    assert len(errors) == 1
+    assert "truncated or malformed after row 5" in str(errors[0].error)
+    assert errors[0].raw == cut
+
+
+def test_wrong_document_and_entities_are_refused(lts_cover_raw: bytes) -> None:
+    holdings, errors = parse_infotable(lts_cover_raw, filed=LTS_FILED)
+    assert holdings == [] and "expected <informationTable>" in str(errors[0].error)
+    bomb = b'<?xml version="1.0"?><!DOCTYPE t [<!ENTITY a "aaaa">]><informationTable>&a;</informationTable>'
+    holdings, errors = parse_infotable(bomb, filed=LTS_FILED)
+    assert holdings == [] and "entities or a DTD" in str(errors[0].error)
+
+
+def test_large_table_streams_and_cites_bad_rows_exactly(lts_table_raw: bytes) -> None:
+    head, _, rest = lts_table_raw.partition(b"\t<ns1:infoTable>")
+    block = b"\t<ns1:infoTable>" + rest.split(b"</ns1:infoTable>")[0] + b"</ns1:infoTable>\n"
+    bad = block.replace(b"023135106", b"0231351XX6")
+    raw = head + block * 15000 + bad + block * 5000 + b"</ns1:informationTable>\n"
+    holdings, errors = parse_infotable(raw, filed=LTS_FILED)
+    assert len(holdings) == 20000 and holdings[-1].row == 20001
+    assert [e.error.record_key for e in errors] == ["row 15001 cusip 0231351XX6"]
+    assert errors[0].raw == bad.strip()  # the row's own bytes, far past the first read chunk
+
+
+# --- JSON view --------------------------------------------------------------------------------------
+
+def test_json_output(lts_cover_raw: bytes, lts_table_raw: bytes) -> None:
+    holdings, _ = parse_infotable(lts_table_raw, filed=LTS_FILED)
+    doc = thirteenf_to_json(parse_cover(lts_cover_raw), holdings)
+    assert doc["cover"] == {"period": "2023-09-30", "entry_total": 14, "value_total": 454926000,
+                            "value_total_usd": 454926000}
+    assert len(doc["holdings"]) == 14
+    assert doc["holdings"][0] == {
+        "name_of_issuer": "AMAZON COM INC", "title_of_class": "COM", "cusip": "023135106", "value_usd": 17479000,
+        "shares_or_principal": 137500, "sh_prn_type": "SH", "put_call": None, "investment_discretion": "SOLE",
+        "other_managers": [], "voting_sole": 137500, "voting_shared": 0, "voting_none": 0}
+    assert thirteenf_to_json(None, [])["cover"] is None
+
+
+# --- quarter-over-quarter diffs ---------------------------------------------------------------------
+
+def test_diff_aggregates_repeated_cusips(brk_table_raw: bytes) -> None:
+    cur_rows, _ = parse_infotable(brk_table_raw, filed=BRK_FILED)
+    prev_raw = _drop_row(brk_table_raw, "02005N100")  # ALLY: the first of its two rows
+    prev_raw = _drop_row(prev_raw, "02005N100")  # ... and the second: a new position this quarter
+    prev_raw = prev_raw.replace(b"<sshPrnamt>8390000</sshPrnamt>", b"<sshPrnamt>4000000</sshPrnamt>")
+    prev_raw = prev_raw.replace(b"<sshPrnamt>11900000</sshPrnamt>", b"<sshPrnamt>12900000</sshPrnamt>")
+    prev_rows, _ = parse_infotable(prev_raw, filed=date(2022, 11, 14))
+    prev = Report(_brk_cover(date(2022, 9, 30)), tuple(prev_rows), date(2022, 11, 14))
+    cur = Report(_brk_cover(date(2022, 12, 31)), tuple(cur_rows), BRK_FILED)
+
+    changes = {c.cusip: c for c in diff_quarters(prev, cur, tickers={"023135106": "AMZN", "037833100": "AAPL"})}
+    assert len(changes) == 6  # twelve rows, six securities
+    ally = changes["02005N100"]
+    assert ally.status == "new" and ally.shares_prev == 0 and ally.shares_cur == 13519675 + 2803875
+    assert ally.value_cur_usd == 330556054 + 68554744 and ally.rows_cur == 2
+    assert ally.ticker is None and ally.mapped is False
+    amazon = changes["023135106"]
+    assert amazon.status == "increased" and (amazon.ticker, amazon.mapped) == ("AMZN", True)
+    assert (amazon.shares_prev, amazon.shares_cur) == (4000000 + 2276000, 8390000 + 2276000)
+    assert amazon.shares_change == 4390000
+    bank = changes["060505104"]
+    assert bank.status == "decreased" and bank.shares_change == -1000000
+    apple = changes["037833100"]
+    assert apple.status == "unchanged" and apple.shares_change == 0 and apple.shares_change_pct == 0.0
+    assert apple.value_cur_usd == 133289470 + 498931200
+    activision = changes["00507V109"]
+    assert activision.shares_cur == 772000 + 17011346 and activision.value_cur_usd == 59096600 + 1302218536
+    # ATVI ($1.36B) is the largest of the six in this trimmed table.
+    assert activision.rank_cur == 1
+    assert sum(c.weight_cur for c in changes.values()) == pytest.approx(1.0)
+
+
+def test_diff_closed_positions_and_first_report(lts_cover_raw: bytes, lts_table_raw: bytes) -> None:
+    cover = parse_cover(lts_cover_raw)
+    cur_rows, _ = parse_infotable(_drop_row(lts_table_raw, "594918104"), filed=LTS_FILED)  # MSFT sold
+    prev_rows, _ = parse_infotable(lts_table_raw, filed=date(2023, 8, 14))
+    prev = Report(replace(cover, period=date(2023, 6, 30)), tuple(prev_rows), date(2023, 8, 14))
+    cur = Report(cover, tuple(cur_rows), LTS_FILED)
+    changes = {c.cusip: c for c in diff_quarters(prev, cur)}
+    msft = changes["594918104"]
+    assert msft.status == "closed" and msft.shares_prev == 65000 and msft.shares_cur == 0
+    assert msft.value_change_usd == -20524000 and msft.rank_cur is None and msft.weight_cur == 0.0
+    assert msft.shares_change_pct == -1.0
+    assert {c.status for cusip, c in changes.items() if cusip != "594918104"} == {"unchanged"}
+    first = diff_quarters(None, cur)
+    assert len(first) == 13 and {c.status for c in first} == {"new"}
+    with pytest.raises(ValueError, match="not before"):
+        diff_quarters(cur, prev)
+
+
+def test_options_kept_apart_from_shares(brk_table_raw: bytes) -> None:
+    cur_raw = brk_table_raw.replace(
+        b"<sshPrnamtType>SH</sshPrnamtType>\n    </shrsOrPrnAmt>\n    <investmentDiscretion>",
+        b"<sshPrnamtType>SH</sshPrnamtType>\n    </shrsOrPrnAmt>\n    <putCall>Put</putCall>\n"
+        b"    <investmentDiscretion>", 1)
+    rows, _ = parse_infotable(cur_raw, filed=BRK_FILED)
+    changes = diff_quarters(None, Report(_brk_cover(date(2022, 12, 31)), tuple(rows), BRK_FILED))
+    atvi = sorted((c.put_call or "", c.shares_cur) for c in changes if c.cusip == "00507V109")
+    assert atvi == [("", 17011346), ("Put", 772000)]
+
+
+# --- amendments, point in time ----------------------------------------------------------------------
+
+def _amendment_cover(raw: bytes, kind: bytes) -> CoverPage:
+    return parse_cover(raw.replace(b"</reportCalendarOrQuarter>",
+                                   b"</reportCalendarOrQuarter><isAmendment>true</isAmendment>"
+                                   b"<amendmentInfo><amendmentType>" + kind + b"</amendmentType></amendmentInfo>"))
+
+
+def test_restatement_replaces_and_new_holdings_add(lts_cover_raw: bytes, lts_table_raw: bytes,
+                                                    brk_table_raw: bytes) -> None:
+    base_rows, _ = parse_infotable(lts_table_raw, filed=LTS_FILED)
+    base = Report(parse_cover(lts_cover_raw), tuple(base_rows), LTS_FILED, accession="0001894188-23-000007")
+
+    restated_rows, _ = parse_infotable(_drop_row(lts_table_raw, "824348106"), filed=date(2023, 12, 1))
+    restatement = Report(_amendment_cover(lts_cover_raw, b"RESTATEMENT"), tuple(restated_rows), date(2023, 12, 1),
+                         accession="A-1")
+    restated = apply_amendment(base, restatement)
+    assert len(restated.holdings) == 13 and "824348106" not in {h.cusip for h in restated.holdings}
+    assert restated.filed == date(2023, 12, 1)
+    assert restated.sources == ("0001894188-23-000007", "A-1")
+
+    added_rows, _ = parse_infotable(_drop_row(_drop_row(brk_table_raw, "00507V109"), "00507V109"),
+                                    filed=date(2023, 12, 5))
+    addition = Report(_amendment_cover(lts_cover_raw, b"NEW HOLDINGS"), tuple(added_rows), date(2023, 12, 5),
+                      accession="A-2")
+    combined = apply_amendment(base, addition)
+    assert len(combined.holdings) == 14 + 10
+    assert combined.cover == base.cover and combined.filed == date(2023, 12, 5)
+    assert {h.filed for h in combined.holdings} == {LTS_FILED, date(2023, 12, 5)}
+
+    # Point in time: nothing before filing, the original until the amendment is filed, then the amended view.
+    assert report_as_of([base, restatement], date(2023, 11, 13)) is None
+    assert report_as_of([restatement, base], date(2023, 11, 30)) == base
+    assert len(report_as_of([restatement, base], date(2023, 12, 1)).holdings) == 13
+    assert len(report_as_of([base, restatement, addition], date(2023, 12, 5)).holdings) == 13 + 10
+
+
+def test_bad_amendments_are_refused(lts_cover_raw: bytes, lts_table_raw: bytes) -> None:
+    rows, _ = parse_infotable(lts_table_raw, filed=LTS_FILED)
+    base = Report(parse_cover(lts_cover_raw), tuple(rows), LTS_FILED)
+    with pytest.raises(DataError, match="not an amendment"):
+        apply_amendment(base, base)
+    other_period = Report(replace(_amendment_cover(lts_cover_raw, b"RESTATEMENT"), period=date(2023, 6, 30)),
+                          tuple(rows), date(2023, 12, 1))
+    with pytest.raises(DataError, match="period 2023-06-30"):
+        apply_amendment(base, other_period)
+    too_early = Report(_amendment_cover(lts_cover_raw, b"RESTATEMENT"), tuple(rows), date(2023, 11, 1))
+    with pytest.raises(DataError, match="before the report it amends"):
+        apply_amendment(base, too_early)
+    with pytest.raises(DataError, match="neither RESTATEMENT nor NEW HOLDINGS"):
+        _amendment_cover(lts_cover_raw, b"CORRECTION")
