@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from pipelines.core.dispatch import Dispatcher, Sender
 from pipelines.core.executor import StepRunner
@@ -36,6 +37,10 @@ def runtime() -> Runtime:
             raise RuntimeError("workers.runtime.set_sender() was not called")
         settings = get_settings()
         registry = registry_for(settings)
-        rt = _by_pid[os.getpid()] = Runtime(settings, registry, StepRunner(settings, registry),
-                                             Dispatcher(settings, registry, _sender))
+        dispatcher = Dispatcher(settings, registry, _sender)
+
+        def child(name: str, conf: Mapping[str, Any], parent: int) -> int:
+            return dispatcher.manual(name, dict(conf), parent_run_id=parent).run_id
+
+        rt = _by_pid[os.getpid()] = Runtime(settings, registry, StepRunner(settings, registry, child), dispatcher)
     return rt

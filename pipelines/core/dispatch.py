@@ -96,7 +96,7 @@ class Dispatcher:
                 dispatched[pipeline.name] = len(missing)
                 log.warning("catch-up dispatched %d missed %s interval(s)", len(missing), pipeline.name)
         with self._sessions.begin() as session:
-            stuck = fail_stuck_runs(session, self.registry.pipelines, now)
+            stuck = fail_stuck_runs(session, self.settings, self.registry.pipelines, now)
         for run_id in stuck:
             log.error("failed stuck run %s", run_id, extra={"run_id": run_id})
         return ReconcileReport(dispatched, stuck)

@@ -18,7 +18,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +32,7 @@ from .ledger import PipelineRun, QuarantinedRecord, RunState, StepRun, StepState
 from .model import Pipeline, StepContext, StepResult
 from .registry import Registry
 from .settings import Settings
+from .signals import queue_failure_alert
 
 log = logging.getLogger("signals.executor")
 
@@ -52,6 +53,13 @@ class Outcome:
     run_finished: bool = False
 
 
+def fail_run(session: Session, settings: Settings, run: PipelineRun, step: str, error: str) -> None:
+    """End a run as failed and queue its failure alert in the same transaction."""
+    run.state, run.finished_at, run.error, run.failed_step = RunState.FAILED, utcnow(), error, step
+    metrics.run_finished(run.pipeline, "failed", run.started_at, run.finished_at)
+    queue_failure_alert(session, settings, run, step, error)
+
+
 def backoff_delay(retries: int, base: float, cap: float, jitter: bool, retry_after: float | None,
                   rng: Callable[[], float] = random.random) -> float:
     """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
@@ -64,9 +72,11 @@ def backoff_delay(retries: int, base: float, cap: float, jitter: bool, retry_aft
 
 
 class StepRunner:
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(self, settings: Settings, registry: Registry,
+                 dispatch_child: Callable[[str, Mapping[str, Any], int], int] | None = None) -> None:
         self.settings = settings
         self.registry = registry
+        self._dispatch_child = dispatch_child
         self._sessions = session_factory(settings.DATABASE_URL)
 
     # -- the ledger around a step -------------------------------------------------------------
@@ -104,8 +114,7 @@ class StepRunner:
         return "run", attempt
 
     def _fail_run(self, session: Session, run: PipelineRun, step: str, error: str) -> None:
-        run.state, run.finished_at, run.error, run.failed_step = RunState.FAILED, utcnow(), error, step
-        metrics.run_finished(run.pipeline, "failed", run.started_at, run.finished_at)
+        fail_run(session, self.settings, run, step, error)
 
     def _finish(self, run_id: int, step: str, attempt: int, state: str, error: str | None,
                 counts: dict[str, int], fail_run: bool, started: float) -> bool:
@@ -141,7 +150,9 @@ class StepRunner:
         return StepContext(run_id=run.id, pipeline=run.pipeline, step=step,
                            data_interval_start=run.data_interval_start, data_interval_end=run.data_interval_end,
                            trigger=run.trigger, conf=dict(run.conf or {}), settings=self.settings, session=session,
-                           artifacts=RunArtifacts(session, run.id, step), quarantine=quarantine)
+                           artifacts=RunArtifacts(session, run.id, step), quarantine=quarantine,
+                           dispatch_child=(lambda name, conf: self._dispatch_child(name, conf, run.id))
+                           if self._dispatch_child else None)
 
     def _call(self, run_id: int, step: str, fn: Callable[[StepContext], StepResult | None]) -> dict[str, int]:
         # One session per function: parallel sources run in threads and must not share one.
@@ -203,8 +214,17 @@ class StepRunner:
 
 def run_locally(settings: Settings, registry: Registry, run_id: int,
                 sleep: Callable[[float], Any] = time.sleep) -> str:
-    """Run every step of a run in this process, in order (the embedded mode); returns the run state."""
-    runner = StepRunner(settings, registry)
+    """Run every step of a run in this process, in order (the embedded mode); returns the run state.
+
+    Child runs a master pipeline dispatches run here too, before the master's next step.
+    """
+    from .dispatch import Dispatcher
+
+    def child(name: str, conf: Mapping[str, Any], parent: int) -> int:
+        dispatcher = Dispatcher(settings, registry, lambda p, rid: run_locally(settings, registry, rid, sleep))
+        return dispatcher.manual(name, dict(conf), parent_run_id=parent).run_id
+
+    runner = StepRunner(settings, registry, dispatch_child=child)
     with runner._sessions() as session:
         pipeline = registry.get(session.get(PipelineRun, run_id).pipeline)
     for spec in pipeline.steps:

@@ -64,6 +64,9 @@ class StepContext:
     session: "Session"
     artifacts: "ArtifactAccess"
     quarantine: Callable[..., None]
+    # Opens a run of another pipeline with this run as its parent and sends it; returns its run id.
+    # Used by master pipelines (e.g. insider_hiring_master); None where no sender exists.
+    dispatch_child: Callable[[str, Mapping[str, Any]], int] | None = None
 
     @property
     def log_fields(self) -> dict[str, Any]:

@@ -170,20 +170,24 @@ def missing_intervals(session: Session, pipeline: Pipeline, settings: Settings,
     return [(fire, iv) for fire, iv in expected if iv[0] not in have]
 
 
-def fail_stuck_runs(session: Session, pipelines: Iterable[Pipeline], now: datetime) -> list[int]:
+def fail_stuck_runs(session: Session, settings: Settings, pipelines: Iterable[Pipeline], now: datetime) -> list[int]:
     """Fail runs still queued or running past their whole time budget (lost chains, dead workers)."""
+    from .executor import fail_run  # the executor imports this module
+
     failed: list[int] = []
     for p in pipelines:
         cutoff = now - timedelta(seconds=p.run_time_limit)
         stuck = session.scalars(select(PipelineRun).where(
             PipelineRun.pipeline == p.name,
             PipelineRun.state.in_([RunState.QUEUED, RunState.RUNNING]),
-            PipelineRun.created_at < cutoff)).all()
+            PipelineRun.created_at < cutoff).with_for_update()).all()
         for run in stuck:
             since = run.started_at or run.queued_at or run.created_at
             if since < cutoff:
-                run.state, run.finished_at = RunState.FAILED, now
-                run.error = f"stuck: no progress for over {p.run_time_limit} s (reconcile)"
+                step = session.scalar(select(StepRun.step).where(StepRun.run_id == run.id)
+                                      .order_by(StepRun.id.desc()).limit(1)) or "dispatch"
+                fail_run(session, settings, run, step,
+                         f"stuck: no progress for over {p.run_time_limit} s (failed by reconcile)")
                 failed.append(run.id)
     return failed
 

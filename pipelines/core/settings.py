@@ -91,6 +91,11 @@ SPECS: tuple[Spec, ...] = (
     _s("alerts", "ALERT_DEDUP_WINDOW_HOURS", "int", 24, "the same signal is not alerted twice in this window"),
     _s("alerts", "ALERT_RESCORE_STEP", "float", 1.0, "re-alert inside the window when the score rises this much"),
     _s("alerts", "ALERT_WATCHLIST", "list", "", "tickers that alert at the watchlist threshold"),
+    _s("alerts", "ALERT_HIGH_CHANNELS", "list", "email,slack", "channels of a high-confidence alert"),
+    _s("alerts", "ALERT_CRITICAL_CHANNELS", "list", "email,slack,sms", "channels of a critical alert"),
+    _s("alerts", "ALERT_REALTIME_CHANNELS", "list", "slack", "channels of a real-time (insider) alert"),
+    _s("alerts", "ALERT_FAILURE_CHANNELS", "list", "email,slack", "channels of a pipeline-failure alert"),
+    _s("alerts", "ALERT_DIGEST_CHANNELS", "list", "email", "channels of the daily digest"),
     _s("alerts", "ALERT_WATCHLIST_THRESHOLD", "float", 5.0, "threshold for watchlist tickers"),
     _s("alerts", "EMAIL_ENABLED", "bool", False, "send email alerts"),
     _s("alerts", "SMTP_HOST", "str", "", "SMTP relay host"),
@@ -155,7 +160,8 @@ _CASTS: dict[str, Callable[[environ.Env, str, Any], Any]] = {
     "int": lambda env, n, d: env.int(n, default=d),
     "float": lambda env, n, d: env.float(n, default=d),
     "bool": lambda env, n, d: env.bool(n, default=d),
-    "list": lambda env, n, d: [x.strip() for x in env.list(n, default=[]) if x.strip()],
+    "list": lambda env, n, d: [x.strip() for x in env.list(n, default=d.split(",") if d else [])
+                               if x.strip()],
 }
 
 

@@ -12,7 +12,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     db = sub.add_parser("db", help="database migrations")
     dsub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     up = dsub.add_parser("upgrade", help="apply migrations (default: to the newest)")
-    up.add_argument("revision", nargs="?", default="head")
+    up.add_argument("revision", nargs="?", default="heads")
     up.set_defaults(func=_upgrade)
     cur = dsub.add_parser("current", help="print the applied revision")
     cur.set_defaults(func=_current)

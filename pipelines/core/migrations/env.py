@@ -4,6 +4,7 @@ from __future__ import annotations
 from alembic import context
 
 from pipelines.core.db import get_engine
+from pipelines.core import signal_models  # noqa: F401  (registers its tables on Base.metadata)
 from pipelines.core.ledger import Base
 
 config = context.config
