@@ -12,7 +12,7 @@ import zlib
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .ledger import Artifact, PipelineRun, RunArtifact
+from .ledger import Artifact, RunArtifact
 
 
 def content_key(data: bytes) -> str:
@@ -38,17 +38,14 @@ def load_blob(session: Session, key: str) -> bytes:
 class RunArtifacts:
     """`ArtifactAccess` for one run (see pipelines.core.model)."""
 
-    def __init__(self, session: Session, run_id: int, step: str) -> None:
+    def __init__(self, session: Session, run_id: int, step: str, replay_of: int | None = None) -> None:
         self._session = session
         self._run_id = run_id
         self._step = step
+        self._replay_of = replay_of
 
     def _source_run_ids(self) -> list[int]:
-        run = self._session.get(PipelineRun, self._run_id)
-        ids = [self._run_id]
-        if run is not None and run.replay_of:
-            ids.append(run.replay_of)
-        return ids
+        return [self._run_id] + ([self._replay_of] if self._replay_of else [])
 
     def put(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         key = store_blob(self._session, data, content_type)

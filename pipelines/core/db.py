@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,3 +90,15 @@ def reset_after_fork() -> None:
             engine.dispose(close=False)
     _engines.clear()
     _makers.clear()
+
+
+def relax_commit(session: Session) -> None:
+    """Let this transaction's commit skip the WAL flush (PostgreSQL `synchronous_commit=off`).
+
+    Only for bookkeeping that a later synchronous commit covers: WAL is flushed in order, so the
+    next synchronous commit (the step's own transaction) makes this one durable too, and a crash
+    before that means the step never finished and its message is still unacked. Saves an fsync
+    (about 0.5 ms here) per step.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))

@@ -18,15 +18,16 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import metrics
 from .artifacts import RunArtifacts
-from .db import session_factory
+from .db import relax_commit, session_factory
 from .errors import ConfigError, DataError, TransientError
 from .ledger import PipelineRun, QuarantinedRecord, RunState, StepRun, StepState, utcnow
 from .model import Pipeline, StepContext, StepResult
@@ -53,6 +54,16 @@ class Outcome:
     run_finished: bool = False
 
 
+def _fetch_steps(pipeline: Pipeline) -> set[str]:
+    """The leading I/O steps, which read the upstream; everything after works from artifacts."""
+    names: set[str] = set()
+    for spec in pipeline.steps:
+        if not spec.io:
+            break
+        names.add(spec.name)
+    return names
+
+
 def fail_run(session: Session, settings: Settings, run: PipelineRun, step: str, error: str) -> None:
     """End a run as failed and queue its failure alert in the same transaction."""
     run.state, run.finished_at, run.error, run.failed_step = RunState.FAILED, utcnow(), error, step
@@ -71,7 +82,25 @@ def backoff_delay(retries: int, base: float, cap: float, jitter: bool, retry_aft
     return delay
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """What a step needs of its run, read once while the run row is locked."""
+
+    id: int
+    pipeline: str
+    trigger: str
+    data_interval_start: datetime
+    data_interval_end: datetime
+    conf: dict[str, Any]
+    counts: dict[str, int]
+    replay_of: int | None
+
+
 class StepRunner:
+    """Runs one step in three round-trip-lean transactions: begin (lock the run, record the
+    attempt), the step itself together with its success record (so a step's effects and its
+    "success" commit atomically), and, only when it failed, the failure record."""
+
     def __init__(self, settings: Settings, registry: Registry,
                  dispatch_child: Callable[[str, Mapping[str, Any], int], int] | None = None) -> None:
         self.settings = settings
@@ -79,67 +108,45 @@ class StepRunner:
         self._dispatch_child = dispatch_child
         self._sessions = session_factory(settings.DATABASE_URL)
 
-    # -- the ledger around a step -------------------------------------------------------------
-    def _begin(self, session: Session, pipeline: Pipeline, run_id: int, step: str,
-               delivery: Delivery) -> tuple[str, int]:
+    # -- begin ----------------------------------------------------------------------------------
+    def _begin(self, session: Session, run_id: int, step: str,
+               delivery: Delivery) -> tuple[str, int, Pipeline | None, RunInfo | None]:
+        relax_commit(session)
         run = session.get(PipelineRun, run_id, with_for_update=True)
-        if run is None:
-            return "stop", 0
-        if run.state in (RunState.FAILED, RunState.SKIPPED):
-            return "stop", 0
-        attempts = list(session.scalars(select(StepRun).where(StepRun.run_id == run_id, StepRun.step == step)
-                                        .order_by(StepRun.attempt)))
+        if run is None or run.state in (RunState.FAILED, RunState.SKIPPED):
+            return "stop", 0, None, None
+        pipeline = self.registry.get(run.pipeline)
+        rows = session.execute(select(StepRun.id, StepRun.step, StepRun.attempt, StepRun.state)
+                               .where(StepRun.run_id == run_id)).all()
+        attempts = sorted((r for r in rows if r.step == step), key=lambda r: r.attempt)
         if any(a.state == StepState.SUCCESS for a in attempts):
             nxt = pipeline.next_step(step)
-            started_next = nxt is not None and session.scalar(
-                select(func.count()).select_from(StepRun).where(StepRun.run_id == run_id, StepRun.step == nxt.name,
-                                                                StepRun.state != StepState.SUPERSEDED))
-            return ("stop" if started_next or nxt is None else "skip"), 0
+            started_next = nxt is not None and any(r.step == nxt.name and r.state != StepState.SUPERSEDED
+                                                   for r in rows)
+            return ("stop" if started_next or nxt is None else "skip"), 0, pipeline, None
         running = [a for a in attempts if a.state == StepState.RUNNING]
         if running and not delivery.redelivered:
-            return "stop", 0
-        for a in running:
-            a.state, a.finished_at = StepState.LOST, utcnow()
-            a.error = "worker lost mid-step; the message was redelivered"
-        lost = sum(1 for a in attempts if a.state == StepState.LOST)
+            return "stop", 0, pipeline, None
+        if running:
+            session.execute(update(StepRun).where(StepRun.id.in_([a.id for a in running])).values(
+                state=StepState.LOST, finished_at=utcnow(),
+                error="worker lost mid-step; the message was redelivered"))
+        lost = sum(1 for a in attempts if a.state == StepState.LOST) + len(running)
         if lost > self.settings.REDELIVERY_CAP:
-            self._fail_run(session, run, step, f"step {step} redelivered {lost} times after worker loss "
-                                               f"(REDELIVERY_CAP={self.settings.REDELIVERY_CAP})")
-            return "failed", 0
+            fail_run(session, self.settings, run, step, f"step {step} redelivered {lost} times after worker "
+                                                        f"loss (REDELIVERY_CAP={self.settings.REDELIVERY_CAP})")
+            return "failed", 0, pipeline, None
         attempt = (attempts[-1].attempt if attempts else 0) + 1
         session.add(StepRun(run_id=run_id, step=step, attempt=attempt, state=StepState.RUNNING,
                             task_id=delivery.task_id, worker=delivery.worker, started_at=utcnow(), counts={}))
         if run.state == RunState.QUEUED:
             run.state, run.started_at = RunState.RUNNING, run.started_at or utcnow()
-        return "run", attempt
+        info = RunInfo(run.id, run.pipeline, run.trigger, run.data_interval_start, run.data_interval_end,
+                       dict(run.conf or {}), dict(run.counts or {}), run.replay_of)
+        return "run", attempt, pipeline, info
 
-    def _fail_run(self, session: Session, run: PipelineRun, step: str, error: str) -> None:
-        fail_run(session, self.settings, run, step, error)
-
-    def _finish(self, run_id: int, step: str, attempt: int, state: str, error: str | None,
-                counts: dict[str, int], fail_run: bool, started: float) -> bool:
-        """Record the attempt's end; returns True when the run finished with it."""
-        with self._sessions.begin() as session:
-            run = session.get(PipelineRun, run_id, with_for_update=True)
-            row = session.scalar(select(StepRun).where(StepRun.run_id == run_id, StepRun.step == step,
-                                                       StepRun.attempt == attempt))
-            if row is not None:
-                row.state, row.finished_at, row.error, row.counts = state, utcnow(), error, counts
-            pipeline = self.registry.get(run.pipeline)
-            metrics.step_finished(run.pipeline, step, state, time.monotonic() - started)
-            if state == StepState.SUCCESS:
-                run.counts = {**(run.counts or {}), **{f"{step}.{k}": v for k, v in counts.items()}}
-                if pipeline.next_step(step) is None and run.state == RunState.RUNNING:
-                    run.state, run.finished_at = RunState.SUCCESS, utcnow()
-                    metrics.run_finished(run.pipeline, "success", run.started_at, run.finished_at)
-                    return True
-            elif fail_run and run.state not in RunState.FINISHED:
-                self._fail_run(session, run, step, error or "failed")
-                return True
-        return False
-
-    # -- running the step functions -----------------------------------------------------------
-    def _context(self, session: Session, run: PipelineRun, step: str) -> StepContext:
+    # -- the step and its success record --------------------------------------------------------
+    def _context(self, session: Session, run: RunInfo, step: str) -> StepContext:
         def quarantine(source: str, record_key: str, error: str, raw: bytes | str) -> None:
             raw_bytes = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
             session.add(QuarantinedRecord(run_id=run.id, pipeline=run.pipeline, step=step, source=source,
@@ -147,68 +154,109 @@ class StepRunner:
             log.warning("quarantined %s record %s: %s", source, record_key, error,
                         extra={"pipeline": run.pipeline, "run_id": run.id, "step": step})
 
+        child = self._dispatch_child
         return StepContext(run_id=run.id, pipeline=run.pipeline, step=step,
                            data_interval_start=run.data_interval_start, data_interval_end=run.data_interval_end,
-                           trigger=run.trigger, conf=dict(run.conf or {}), settings=self.settings, session=session,
-                           artifacts=RunArtifacts(session, run.id, step), quarantine=quarantine,
-                           dispatch_child=(lambda name, conf: self._dispatch_child(name, conf, run.id))
-                           if self._dispatch_child else None)
+                           trigger=run.trigger, conf=dict(run.conf), settings=self.settings, session=session,
+                           artifacts=RunArtifacts(session, run.id, step, run.replay_of), quarantine=quarantine,
+                           dispatch_child=(lambda name, conf: child(name, conf, run.id)) if child else None)
 
-    def _call(self, run_id: int, step: str, fn: Callable[[StepContext], StepResult | None]) -> dict[str, int]:
-        # One session per function: parallel sources run in threads and must not share one.
-        with self._sessions.begin() as session:
-            run = session.get(PipelineRun, run_id)
-            result = fn(self._context(session, run, step))
-        return dict(result.counts) if result else {}
+    def _record_success(self, session: Session, pipeline: Pipeline, run: RunInfo, step: str, attempt: int,
+                        counts: dict[str, int]) -> bool:
+        now = utcnow()
+        session.execute(update(StepRun).where(StepRun.run_id == run.id, StepRun.step == step,
+                                              StepRun.attempt == attempt)
+                        .values(state=StepState.SUCCESS, finished_at=now, counts=counts))
+        merged = {**run.counts, **{f"{step}.{k}": v for k, v in counts.items()}}
+        last = pipeline.next_step(step) is None
+        values: dict[str, Any] = {"counts": merged}
+        if last:
+            values.update(state=RunState.SUCCESS, finished_at=now)
+        done = session.execute(update(PipelineRun).where(PipelineRun.id == run.id,
+                                                         PipelineRun.state == RunState.RUNNING)
+                               .values(**values).returning(PipelineRun.started_at)).first()
+        if last and done is not None:
+            metrics.run_finished(run.pipeline, "success", done.started_at, now)
+            return True
+        return False
 
-    def _execute(self, pipeline: Pipeline, run_id: int, step: str) -> dict[str, int]:
+    def _execute(self, pipeline: Pipeline, run: RunInfo, step: str, attempt: int) -> bool:
+        """Run the step's functions and record its success; returns True when the run finished."""
+        if run.replay_of is not None and step in _fetch_steps(pipeline):
+            # A replay re-computes from the raw inputs its source run stored; it never refetches.
+            with self._sessions.begin() as session:
+                return self._record_success(session, pipeline, run, step, attempt, {"replayed_from": run.replay_of})
         functions = pipeline.step(step).functions
         if len(functions) == 1:
-            return self._call(run_id, step, functions[0])
+            with self._sessions.begin() as session:
+                result = functions[0](self._context(session, run, step))
+                return self._record_success(session, pipeline, run, step, attempt,
+                                            dict(result.counts) if result else {})
+
+        def call(fn: Callable[[StepContext], StepResult | None]) -> dict[str, int]:
+            # Parallel sources run in threads, each with a session of its own.
+            with self._sessions.begin() as session:
+                result = fn(self._context(session, run, step))
+            return dict(result.counts) if result else {}
+
         counts: dict[str, int] = {}
         with ThreadPoolExecutor(max_workers=len(functions), thread_name_prefix=f"{pipeline.name}-{step}") as pool:
-            for part in pool.map(lambda f: self._call(run_id, step, f), functions):
+            for part in pool.map(call, functions):
                 counts.update(part)
-        return counts
+        with self._sessions.begin() as session:
+            return self._record_success(session, pipeline, run, step, attempt, counts)
+
+    # -- failure --------------------------------------------------------------------------------
+    def _record_failure(self, run_id: int, step: str, attempt: int, state: str, error: str,
+                        fail_the_run: bool) -> bool:
+        with self._sessions.begin() as session:
+            run = session.get(PipelineRun, run_id, with_for_update=True)
+            session.execute(update(StepRun).where(StepRun.run_id == run_id, StepRun.step == step,
+                                                  StepRun.attempt == attempt)
+                            .values(state=state, finished_at=utcnow(), error=error))
+            if fail_the_run and run.state not in RunState.FINISHED:
+                fail_run(session, self.settings, run, step, error)
+                return True
+        return False
 
     def run(self, run_id: int, step: str, delivery: Delivery) -> Outcome:
-        with self._sessions.begin() as session:
-            name = session.scalar(select(PipelineRun.pipeline).where(PipelineRun.id == run_id))
-            if name is None:
-                return Outcome("stop", detail=f"run {run_id} does not exist")
-            pipeline = self.registry.get(name)
-            try:
-                decision, attempt = self._begin(session, pipeline, run_id, step, delivery)
-            except IntegrityError:
-                decision, attempt = "stop", 0  # another copy inserted the same attempt first
+        try:
+            with self._sessions.begin() as session:
+                decision, attempt, pipeline, info = self._begin(session, run_id, step, delivery)
+        except IntegrityError:
+            return Outcome("stop", detail="another delivery recorded this attempt first")
         if decision == "skip":
             return Outcome("continue", detail="step already succeeded")
-        if decision in ("stop", "failed"):
-            return Outcome("stop" if decision == "stop" else "failed", detail=decision,
+        if decision != "run":
+            return Outcome("failed" if decision == "failed" else "stop", detail=decision,
                            run_finished=decision == "failed")
+        assert pipeline is not None and info is not None
         started = time.monotonic()
         spec = pipeline.step(step)
+
+        def failed(state: str, error: str, fail_the_run: bool) -> bool:
+            metrics.step_finished(pipeline.name, step, state, time.monotonic() - started)
+            return self._record_failure(run_id, step, attempt, state, error, fail_the_run)
+
         try:
-            counts = self._execute(pipeline, run_id, step)
+            finished = self._execute(pipeline, info, step, attempt)
         except TransientError as exc:
             retry = pipeline.retry
             if spec.io and delivery.retries < retry.max_retries:
                 delay = backoff_delay(delivery.retries, retry.backoff_base, retry.backoff_max, retry.jitter,
                                       exc.retry_after)
-                self._finish(run_id, step, attempt, StepState.RETRY, f"transient: {exc}", {}, False, started)
+                failed(StepState.RETRY, f"transient: {exc}", False)
                 return Outcome("retry", countdown=delay, detail=str(exc))
-            finished = self._finish(run_id, step, attempt, StepState.FAILED,
-                                    f"transient error, retries exhausted: {exc}", {}, True, started)
-            return Outcome("failed", detail=str(exc), run_finished=finished)
+            done = failed(StepState.FAILED, f"transient error, retries exhausted: {exc}", True)
+            return Outcome("failed", detail=str(exc), run_finished=done)
         except (DataError, ConfigError) as exc:
             kind = "data error" if isinstance(exc, DataError) else "configuration error"
-            finished = self._finish(run_id, step, attempt, StepState.FAILED, f"{kind}: {exc}", {}, True, started)
-            return Outcome("failed", detail=str(exc), run_finished=finished)
+            done = failed(StepState.FAILED, f"{kind}: {exc}", True)
+            return Outcome("failed", detail=str(exc), run_finished=done)
         except Exception as exc:  # noqa: BLE001 - recorded in the ledger with its traceback, then re-raised
-            error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
-            self._finish(run_id, step, attempt, StepState.FAILED, error, {}, True, started)
+            failed(StepState.FAILED, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}", True)
             raise
-        finished = self._finish(run_id, step, attempt, StepState.SUCCESS, None, counts, False, started)
+        metrics.step_finished(pipeline.name, step, StepState.SUCCESS, time.monotonic() - started)
         return Outcome("continue", run_finished=finished)
 
 

@@ -13,12 +13,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from .db import relax_commit
 from .ledger import PipelineRun, RunState, StepRun, StepState, Trigger, utcnow
 from .model import Pipeline
 from .settings import Settings
 
 Interval = tuple[datetime, datetime]
 REPROCESS_MODES = ("none", "failed", "all")
+RESEND_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -122,8 +124,10 @@ def open_run(session: Session, req: RunRequest, reprocess: str = "none") -> Open
                                                    PipelineRun.data_interval_start == req.interval[0])
                          .with_for_update())
     assert run is not None
-    if run.state == RunState.QUEUED and run.queued_at is None:
-        return Opened(run.id, "resend")  # a dispatcher died between the insert and the send
+    if run.state == RunState.QUEUED and run.queued_at is None and utcnow() - run.created_at > RESEND_AFTER:
+        # A dispatcher died between the insert and the send. A younger unsent row belongs to a
+        # dispatcher still at work (a concurrent duplicate), which sends it itself.
+        return Opened(run.id, "resend")
     rerun = (reprocess == "all" and run.state in RunState.FINISHED) or \
             (reprocess == "failed" and run.state == RunState.FAILED)
     if not rerun:
@@ -140,6 +144,7 @@ def open_run(session: Session, req: RunRequest, reprocess: str = "none") -> Open
 
 
 def mark_sent(session: Session, run_id: int) -> None:
+    relax_commit(session)  # losing it in a crash only means a later dispatch resends an idempotent chain
     session.execute(update(PipelineRun).where(PipelineRun.id == run_id, PipelineRun.queued_at.is_(None))
                     .values(queued_at=utcnow()))
 
