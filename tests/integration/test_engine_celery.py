@@ -153,3 +153,21 @@ def test_standby_beat_takes_over_within_90_seconds_after_kill_9(stack_factory, c
     took = (datetime.now(timezone.utc) - killed_at).total_seconds()
     assert took < 90
     assert "Sending due task" in standby.text()
+
+
+def test_beat_entries_removed_from_code_disappear_when_beat_starts(stack_factory):
+    import redis as redis_lib
+
+    from tests.support.services import BEAT_DB
+
+    stack = stack_factory()
+    r = redis_lib.Redis.from_url(redis_url(BEAT_DB))
+    beat = stack.beat("beat-with-demo")
+    wait_for(lambda: r.exists("signals-test:dispatch-demo"), 30, "beat to save its entries")
+    beat.stop()
+    stack.env["PIPELINE_MODULES"] = ""  # the demo pipelines are gone from the code
+    again = stack.beat("beat-without-demo")
+    wait_for(lambda: "beat: Starting" in again.text() and r.exists("signals-test:maintenance-reconcile"), 30,
+             "the second beat")
+    wait_for(lambda: not r.exists("signals-test:dispatch-demo"), 30, "the stale entry to be removed")
+    assert not r.zscore("signals-test::schedule", "signals-test:dispatch-demo-fast")
