@@ -15,7 +15,12 @@ import pytest
 from pipelines.core.errors import DataError, TransientError
 from pipelines.core.http import HttpClient, HttpError
 from pipelines.core.ratelimit import LocalRateLimiter
-from pipelines.sources.ctgov.client import CtgovClient, PageProgress, build_http
+from pipelines.sources.ctgov.client import (
+    CtgovClient,
+    PageProgress,
+    UnreadablePageError,
+    build_http,
+)
 from pipelines.sources.ctgov.normalize import parse_studies_page
 from tests.conftest import shared_fixture
 
@@ -126,10 +131,17 @@ def test_a_repeated_cursor_stops_with_a_data_error():
         assert len(srv.queries) == 2
 
 
-def test_truncated_page_is_a_data_error():
+def test_truncated_page_is_a_data_error_carrying_the_raw_page():
     body = fixture_bytes("studies_page1_phelan_pagesize5.json")
-    with StudiesServer({None: (200, body[:300])}) as srv, pytest.raises(DataError, match="not valid JSON"):
+    with StudiesServer({None: (200, body[:300])}) as srv, pytest.raises(DataError, match="not valid JSON") as info:
         list(client_for(srv).iter_pages(date(2026, 1, 1)))
+    assert isinstance(info.value, UnreadablePageError)
+    assert (info.value.raw, info.value.page, info.value.record_key) == (body[:300], 1, "page 1")
+
+
+def test_fields_projection_is_sent_on_every_page(server):
+    list(client_for(server).iter_pages(date(2026, 11, 24), fields=("NCTId", "OverallStatus")))
+    assert [q["fields"] for q in server.queries] == [["NCTId,OverallStatus"]] * 3
 
 
 def test_upstream_errors_map_to_error_classes():

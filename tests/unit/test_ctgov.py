@@ -10,6 +10,7 @@ import pytest
 
 from pipelines.core.errors import DataError
 from pipelines.sources.ctgov import diff as d
+from pipelines.sources.ctgov.fast import fast_study
 from pipelines.sources.ctgov.normalize import (
     Enrollment,
     PartialDate,
@@ -19,6 +20,7 @@ from pipelines.sources.ctgov.normalize import (
     normalize_study,
     parse_studies_page,
     snapshot_to_json,
+    validated_study,
 )
 from tests.conftest import shared_fixture
 
@@ -195,6 +197,55 @@ def test_bad_nct_id_and_wrong_types():
     study["protocolSection"]["statusModule"]["primaryCompletionDateStruct"]["date"] = "May 2018"
     with pytest.raises(DataError, match="primaryCompletionDateStruct"):
         normalize_study(study)
+
+
+def _every_recorded_study() -> list[dict[str, Any]]:
+    found = []
+    for name in (FULL, FIELDS, PAGE1, PAGE2, LAST):
+        doc = load(name)
+        found += doc.get("studies", [doc])
+    return found
+
+
+def test_fast_path_reads_every_recorded_study_as_the_validated_reader_does():
+    studies = _every_recorded_study()
+    assert len(studies) == 14
+    for study in studies:
+        for require_phases in (False, True):
+            try:
+                expected = validated_study(study, require_phases=require_phases)
+            except DataError:
+                assert fast_study(study, require_phases) is None  # only NCT06604689, without phases
+                continue
+            assert fast_study(study, require_phases) == expected
+
+
+def test_fast_path_gives_every_unusual_study_to_the_validated_reader():
+    def variant(edit) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        study = load(FULL)
+        edit(study, study["protocolSection"])
+        return study
+
+    odd = [
+        variant(lambda s, p: p["statusModule"].update(overallStatus="PAUSED")),
+        variant(lambda s, p: p["statusModule"].update(whyStopped=3)),
+        variant(lambda s, p: p["statusModule"]["primaryCompletionDateStruct"].update(type="GUESSED")),
+        variant(lambda s, p: p["statusModule"]["completionDateStruct"].update(date="2020-13")),
+        variant(lambda s, p: p["statusModule"].update(lastUpdatePostDateStruct="2022-08-18")),
+        variant(lambda s, p: p["designModule"]["enrollmentInfo"].update(count=True)),
+        variant(lambda s, p: p["designModule"].update(phases="PHASE3")),
+        variant(lambda s, p: p["sponsorCollaboratorsModule"]["leadSponsor"].update({"class": "BIG_PHARMA"})),
+        variant(lambda s, p: p["armsInterventionsModule"]["interventions"].append("Placebo")),
+        variant(lambda s, p: p["conditionsModule"].update(conditions=["axSpA", None])),
+        variant(lambda s, p: s.update(hasResults="yes")),
+        variant(lambda s, p: p.update(statusModule=None)),  # null module: valid, read as absent
+    ]
+    for study in odd:
+        assert fast_study(study, False) is None
+    assert normalize_study(odd[-1]).overall_status is None
+    for study in odd[:-1]:
+        with pytest.raises(DataError):
+            normalize_study(study)
 
 
 def test_truncated_json_is_a_data_error():

@@ -9,7 +9,7 @@ Rate: the API publishes no limit and sends no rate-limit headers, but robots.txt
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -24,7 +24,27 @@ DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
 DEFAULT_MAX_RPS = 1.0
 MAX_PAGE_SIZE = 1000  # the API coerces anything larger down to 1000
 PHASE3_FILTER = "AREA[Phase]PHASE3"
+# The tracked fields only (`fields=`): a full record is ~50 KB, these ~1 KB, so a 1,000-study page
+# stays small enough to archive and parse. Piece names from the API v2 data model.
+TRACKED_FIELDS = (
+    "NCTId", "BriefTitle", "OverallStatus", "WhyStopped", "PrimaryCompletionDate", "PrimaryCompletionDateType",
+    "CompletionDate", "CompletionDateType", "EnrollmentCount", "EnrollmentType", "HasResults",
+    "ResultsFirstPostDate", "LeadSponsorName", "LeadSponsorClass", "Phase", "Condition", "InterventionName",
+    "LastUpdatePostDate",
+)
 _NCT_RE = re.compile(r"^NCT\d{8}$")
+
+
+class UnreadablePageError(DataError):
+    """A page that is not a studies page (truncated or malformed); `raw` keeps it as received.
+
+    Paging cannot go past it: the cursor to the next page is inside the unreadable body.
+    """
+
+    def __init__(self, message: str, *, raw: bytes, page: int) -> None:
+        super().__init__(message, source=SOURCE, record_key=f"page {page}")
+        self.raw = raw
+        self.page = page
 
 
 @dataclass(frozen=True)
@@ -63,13 +83,18 @@ class CtgovClient:
         self.http = http
         self.page_size = page_size
 
-    def iter_pages(self, since: date, *, progress: ProgressCallback | None = None) -> Iterator[bytes]:
-        """Raw JSON pages of Phase 3 studies updated on or after `since`, first to last."""
-        return self._walk({"filter.advanced": since_filter(since)}, progress)
+    def iter_pages(self, since: date, *, progress: ProgressCallback | None = None,
+                   fields: Sequence[str] | None = None) -> Iterator[bytes]:
+        """Raw JSON pages of Phase 3 studies updated on or after `since`, first to last.
 
-    def full_backfill(self, progress: ProgressCallback | None = None) -> Iterator[bytes]:
+        `fields`: project each study onto these pieces (e.g. TRACKED_FIELDS); None: full records.
+        """
+        return self._walk({"filter.advanced": since_filter(since), **_fields(fields)}, progress)
+
+    def full_backfill(self, progress: ProgressCallback | None = None, *,
+                      fields: Sequence[str] | None = None) -> Iterator[bytes]:
         """Raw JSON pages of every Phase 3 study, one request per `page_size` studies."""
-        return self._walk({"filter.advanced": PHASE3_FILTER}, progress)
+        return self._walk({"filter.advanced": PHASE3_FILTER, **_fields(fields)}, progress)
 
     def fetch_study(self, nct_id: str) -> bytes:
         """The raw JSON of one full study record (`GET /studies/{nct_id}`)."""
@@ -87,10 +112,13 @@ class CtgovClient:
         while True:
             params = base if token is None else {**base, "pageToken": token}
             content = self.http.get(f"{self.base_url}/studies", params=params).content
-            page = load_json(content, what=f"studies page {pages + 1}")
+            try:
+                page = load_json(content, what=f"studies page {pages + 1}")
+            except DataError as exc:
+                raise UnreadablePageError(str(exc), raw=content, page=pages + 1) from exc
             if not isinstance(page, dict) or not isinstance(page.get("studies"), list):
-                raise DataError(f"studies page {pages + 1} has no 'studies' list", source=SOURCE,
-                                record_key=f"page {pages + 1}")
+                raise UnreadablePageError(f"studies page {pages + 1} has no 'studies' list", raw=content,
+                                          page=pages + 1)
             pages += 1
             studies += len(page["studies"])
             if total is None and isinstance(page.get("totalCount"), int):
@@ -105,3 +133,7 @@ class CtgovClient:
                 raise DataError(f"studies page {pages} has a bad or repeated nextPageToken {token!r}",
                                 source=SOURCE, record_key=f"page {pages}")
             seen.add(token)
+
+
+def _fields(fields: Sequence[str] | None) -> dict[str, str]:
+    return {"fields": ",".join(fields)} if fields else {}

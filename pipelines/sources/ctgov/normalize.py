@@ -6,141 +6,49 @@ be one the API documents, so a new enum value is quarantined rather than silentl
 """
 from __future__ import annotations
 
-import calendar
 import json
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from pipelines.core.errors import DataError
 
-SOURCE = "ctgov"
+from .fast import fast_study
+from .model import (
+    DATE_TYPES,
+    NCT_RE,
+    OVERALL_STATUSES,
+    PHASES,
+    SOURCE,
+    SPONSOR_CLASSES,
+    Enrollment,
+    PartialDate,
+    StudyDataError,
+    StudyDate,
+    StudySnapshot,
+    study_url,
+)
 
-OVERALL_STATUSES = frozenset({
-    "RECRUITING", "NOT_YET_RECRUITING", "ACTIVE_NOT_RECRUITING", "COMPLETED", "TERMINATED",
-    "SUSPENDED", "WITHDRAWN", "ENROLLING_BY_INVITATION", "UNKNOWN",
-    # expanded-access records share the field
-    "AVAILABLE", "NO_LONGER_AVAILABLE", "TEMPORARILY_NOT_AVAILABLE", "APPROVED_FOR_MARKETING",
-    "WITHHELD",
-})
-PHASES = frozenset({"NA", "EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4"})
-DATE_TYPES = frozenset({"ACTUAL", "ESTIMATED"})
-SPONSOR_CLASSES = frozenset({
-    "INDUSTRY", "NIH", "FED", "OTHER_GOV", "INDIV", "NETWORK", "AMBIG", "OTHER", "UNKNOWN",
-})
+__all__ = [
+    "DATE_TYPES", "OVERALL_STATUSES", "PHASES", "SOURCE", "SPONSOR_CLASSES", "Enrollment", "PartialDate",
+    "StudiesPage", "StudyDataError", "StudyDate", "StudySnapshot", "inspect_document", "load_json",
+    "normalize_study", "parse_studies_page", "raw_json", "snapshot_to_json", "study_url",
+]
 
-_NCT_RE = re.compile(r"^NCT\d{8}$")
-_DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
-
-
-class StudyDataError(DataError):
-    """A study that could not be normalized; `raw` keeps its JSON for the quarantine."""
-
-    def __init__(self, message: str, *, raw: bytes, record_key: str = "") -> None:
-        super().__init__(message, source=SOURCE, record_key=record_key)
-        self.raw = raw
-
-
-@dataclass(frozen=True)
-class PartialDate:
-    """A registry date at the precision it was given: "2026-12" is a whole month, not Dec 1."""
-
-    year: int
-    month: int
-    day: int | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> PartialDate:
-        """Parse `YYYY-MM` or `YYYY-MM-DD`; anything else raises ValueError."""
-        m = _DATE_RE.match(text)
-        if not m:
-            raise ValueError(f"date {text!r} is neither YYYY-MM nor YYYY-MM-DD")
-        year, month = int(m.group(1)), int(m.group(2))
-        day = int(m.group(3)) if m.group(3) else None
-        date(year, month, day or 1)  # rejects month 13, Feb 30 and the like
-        return cls(year, month, day)
-
-    @property
-    def precision(self) -> str:
-        return "day" if self.day is not None else "month"
-
-    @property
-    def start(self) -> date:
-        return date(self.year, self.month, self.day or 1)
-
-    @property
-    def end(self) -> date:
-        """Last day of the window (the day itself at day precision)."""
-        if self.day is not None:
-            return self.start
-        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
-
-    @property
-    def midpoint(self) -> float:
-        """Window midpoint as a proleptic ordinal (may end in .5)."""
-        return (self.start.toordinal() + self.end.toordinal()) / 2
-
-    def contains(self, other: PartialDate) -> bool:
-        return self.start <= other.start and other.end <= self.end
-
-    def isoformat(self) -> str:
-        base = f"{self.year:04d}-{self.month:02d}"
-        return base if self.day is None else f"{base}-{self.day:02d}"
-
-    def __str__(self) -> str:
-        return self.isoformat()
-
-
-@dataclass(frozen=True)
-class StudyDate:
-    """A date struct: the partial date and its type (ACTUAL/ESTIMATED; None when projected away)."""
-
-    date: PartialDate
-    type: str | None
-
-
-@dataclass(frozen=True)
-class Enrollment:
-    count: int | None
-    type: str | None
-
-
-@dataclass(frozen=True)
-class StudySnapshot:
-    """The tracked fields of one study version. None means absent or not projected."""
-
-    nct_id: str
-    brief_title: str | None
-    overall_status: str | None
-    why_stopped: str | None
-    primary_completion: StudyDate | None
-    completion: StudyDate | None
-    enrollment: Enrollment | None
-    has_results: bool | None
-    results_first_posted: PartialDate | None
-    lead_sponsor_name: str | None
-    lead_sponsor_class: str | None
-    phases: tuple[str, ...]
-    conditions: tuple[str, ...]
-    interventions: tuple[str, ...]
-    last_update_posted: PartialDate | None
-
-    @property
-    def url(self) -> str:
-        return study_url(self.nct_id)
-
+_EMPTY: Mapping[str, Any] = MappingProxyType({})  # read-only: every absent module shares it
+_P = "protocolSection"
+_SP, _DP = f"{_P}.statusModule", f"{_P}.designModule"
+_SPONSOR = f"{_P}.sponsorCollaboratorsModule"
+_ARMS = f"{_P}.armsInterventionsModule"
+_IDENT, _LEAD, _COND = f"{_P}.identificationModule", f"{_SPONSOR}.leadSponsor", f"{_P}.conditionsModule"
+_ENROLMENT = f"{_DP}.enrollmentInfo"
+_RESULTS, _UPDATE = f"{_SP}.resultsFirstPostDateStruct", f"{_SP}.lastUpdatePostDateStruct"
 
 class StudiesPage(NamedTuple):
     snapshots: list[StudySnapshot]
     next_page_token: str | None
     total_count: int | None
     errors: list[StudyDataError]
-
-
-def study_url(nct_id: str) -> str:
-    return f"https://clinicaltrials.gov/study/{nct_id}"
 
 
 def load_json(data: bytes | str, *, what: str = "ClinicalTrials.gov response") -> Any:
@@ -158,7 +66,11 @@ def raw_json(obj: Any) -> bytes:
 
 
 class _Reader:
-    """Typed access to optional keys, with error messages naming the JSON path."""
+    """Typed access to optional keys, with error messages naming the JSON path.
+
+    The common case (key absent, or of the right type) returns at once; paths are only formatted
+    for an error message. This runs once per field of every study of a 25,000-study backfill.
+    """
 
     def __init__(self, nct_id: str) -> None:
         self.nct_id = nct_id
@@ -169,15 +81,15 @@ class _Reader:
     def mapping(self, parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
         value = parent.get(key)
         if value is None:
-            return {}
-        if not isinstance(value, dict):
+            return _EMPTY
+        if value.__class__ is not dict and not isinstance(value, dict):
             raise self.fail(f"{path}.{key}", f"is a {type(value).__name__}, expected an object")
         return value
 
     def text(self, parent: Mapping[str, Any], key: str, path: str) -> str | None:
         value = parent.get(key)
-        if value is None:
-            return None
+        if value is None or value.__class__ is str:
+            return value
         if not isinstance(value, str):
             raise self.fail(f"{path}.{key}", f"is {value!r}, expected a string")
         return value
@@ -199,16 +111,27 @@ class _Reader:
 
     def date_struct(self, parent: Mapping[str, Any], key: str, path: str) -> StudyDate | None:
         struct = self.mapping(parent, key, path)
-        when = self.partial_date(struct, "date", f"{path}.{key}")
-        if when is None:
+        if not struct:
             return None
-        return StudyDate(when, self.enum(struct, "type", f"{path}.{key}", DATE_TYPES))
+        text = struct.get("date")
+        if text is None:
+            return None
+        if text.__class__ is not str:
+            raise self.fail(f"{path}.{key}.date", f"is {text!r}, expected a string")
+        try:
+            when = PartialDate.parse(text)
+        except ValueError as exc:
+            raise self.fail(f"{path}.{key}.date", str(exc)) from exc
+        kind = struct.get("type")
+        if kind is not None and (kind.__class__ is not str or kind not in DATE_TYPES):
+            kind = self.enum(struct, "type", f"{path}.{key}", DATE_TYPES)
+        return StudyDate(when, kind)
 
     def strings(self, parent: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
         value = parent.get(key)
         if value is None:
             return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list) or not all(v.__class__ is str or isinstance(v, str) for v in value):
             raise self.fail(f"{path}.{key}", "is not a list of strings")
         return tuple(value)
 
@@ -224,7 +147,7 @@ def _nct_id(obj: Any) -> str:
     if not isinstance(ident, dict):
         raise DataError("study has no protocolSection.identificationModule", source=SOURCE)
     nct_id = ident.get("nctId")
-    if not isinstance(nct_id, str) or not _NCT_RE.match(nct_id):
+    if not isinstance(nct_id, str) or not NCT_RE.match(nct_id):
         raise DataError(f"study has no valid identificationModule.nctId (got {nct_id!r})", source=SOURCE)
     return nct_id
 
@@ -234,68 +157,71 @@ def normalize_study(obj: dict, *, require_phases: bool = False) -> StudySnapshot
 
     `require_phases`: reject a study without `designModule.phases` (the Phase 3 feed needs them).
     """
+    snapshot = fast_study(obj, require_phases)
+    # Something is unusual: read it again field by field, naming what is wrong if anything is.
+    return snapshot if snapshot is not None else validated_study(obj, require_phases=require_phases)
+
+
+def validated_study(obj: dict, *, require_phases: bool = False) -> StudySnapshot:
+    """`normalize_study` without its fast path: every field checked, a DataError naming any fault."""
     nct_id = _nct_id(obj)
     r = _Reader(nct_id)
     protocol = obj["protocolSection"]
     ident = protocol["identificationModule"]
-    p = "protocolSection"
-    status = r.mapping(protocol, "statusModule", p)
-    sponsor = r.mapping(r.mapping(protocol, "sponsorCollaboratorsModule", p), "leadSponsor",
-                        f"{p}.sponsorCollaboratorsModule")
-    design = r.mapping(protocol, "designModule", p)
-    sp, dp = f"{p}.statusModule", f"{p}.designModule"
+    status = r.mapping(protocol, "statusModule", _P)
+    sponsor = r.mapping(r.mapping(protocol, "sponsorCollaboratorsModule", _P), "leadSponsor", _SPONSOR)
+    design = r.mapping(protocol, "designModule", _P)
 
-    phases = r.strings(design, "phases", dp)
+    phases = r.strings(design, "phases", _DP)
     for phase in phases:
         if phase not in PHASES:
-            raise r.fail(f"{dp}.phases", f"has unknown value {phase!r} (known: {', '.join(sorted(PHASES))})")
+            raise r.fail(f"{_DP}.phases", f"has unknown value {phase!r} (known: {', '.join(sorted(PHASES))})")
     if require_phases and not phases:
-        raise r.fail(f"{dp}.phases", "is missing: a phase is required here")
+        raise r.fail(f"{_DP}.phases", "is missing: a phase is required here")
 
     enrollment = None
-    info = r.mapping(design, "enrollmentInfo", dp)
+    info = r.mapping(design, "enrollmentInfo", _DP)
     if info:
         count = info.get("count")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
-            raise r.fail(f"{dp}.enrollmentInfo.count", f"is {count!r}, expected a non-negative integer")
-        enrollment = Enrollment(count, r.enum(info, "type", f"{dp}.enrollmentInfo", DATE_TYPES))
+        if count is not None and (count.__class__ is not int or count < 0):  # a bool's class is not int
+            raise r.fail(f"{_DP}.enrollmentInfo.count", f"is {count!r}, expected a non-negative integer")
+        kind = r.enum(info, "type", _ENROLMENT, DATE_TYPES)
+        # An enrollmentInfo with neither count nor type says nothing: the same as no enrollmentInfo.
+        enrollment = None if count is None and kind is None else Enrollment(count, kind)
 
     has_results = obj.get("hasResults")
     if has_results is not None and not isinstance(has_results, bool):
         raise r.fail("hasResults", f"is {has_results!r}, expected true or false")
 
     interventions = []
-    arms = r.mapping(protocol, "armsInterventionsModule", p)
-    raw_interventions = arms.get("interventions") or []
-    if not isinstance(raw_interventions, list):
-        raise r.fail(f"{p}.armsInterventionsModule.interventions", "is not a list")
+    raw_interventions = r.mapping(protocol, "armsInterventionsModule", _P).get("interventions") or ()
+    if not isinstance(raw_interventions, (list, tuple)):
+        raise r.fail(f"{_ARMS}.interventions", "is not a list")
     for i, item in enumerate(raw_interventions):
         if not isinstance(item, dict):
-            raise r.fail(f"{p}.armsInterventionsModule.interventions[{i}]", "is not an object")
-        name = r.text(item, "name", f"{p}.armsInterventionsModule.interventions[{i}]")
+            raise r.fail(f"{_ARMS}.interventions[{i}]", "is not an object")
+        name = item.get("name")
+        if name is not None and name.__class__ is not str:
+            name = r.text(item, "name", f"{_ARMS}.interventions[{i}]")
         if name is not None:
             interventions.append(name)
 
     return StudySnapshot(
         nct_id=nct_id,
-        brief_title=r.text(ident, "briefTitle", f"{p}.identificationModule"),
-        overall_status=r.enum(status, "overallStatus", sp, OVERALL_STATUSES),
-        why_stopped=r.text(status, "whyStopped", sp),
-        primary_completion=r.date_struct(status, "primaryCompletionDateStruct", sp),
-        completion=r.date_struct(status, "completionDateStruct", sp),
+        brief_title=r.text(ident, "briefTitle", _IDENT),
+        overall_status=r.enum(status, "overallStatus", _SP, OVERALL_STATUSES),
+        why_stopped=r.text(status, "whyStopped", _SP),
+        primary_completion=r.date_struct(status, "primaryCompletionDateStruct", _SP),
+        completion=r.date_struct(status, "completionDateStruct", _SP),
         enrollment=enrollment,
         has_results=has_results,
-        results_first_posted=r.partial_date(r.mapping(status, "resultsFirstPostDateStruct", sp), "date",
-                                            f"{sp}.resultsFirstPostDateStruct"),
-        lead_sponsor_name=r.text(sponsor, "name", f"{p}.sponsorCollaboratorsModule.leadSponsor"),
-        lead_sponsor_class=r.enum(sponsor, "class", f"{p}.sponsorCollaboratorsModule.leadSponsor",
-                                  SPONSOR_CLASSES),
+        results_first_posted=r.partial_date(r.mapping(status, "resultsFirstPostDateStruct", _SP), "date", _RESULTS),
+        lead_sponsor_name=r.text(sponsor, "name", _LEAD),
+        lead_sponsor_class=r.enum(sponsor, "class", _LEAD, SPONSOR_CLASSES),
         phases=phases,
-        conditions=r.strings(r.mapping(protocol, "conditionsModule", p), "conditions",
-                             f"{p}.conditionsModule"),
+        conditions=r.strings(r.mapping(protocol, "conditionsModule", _P), "conditions", _COND),
         interventions=tuple(interventions),
-        last_update_posted=r.partial_date(r.mapping(status, "lastUpdatePostDateStruct", sp), "date",
-                                          f"{sp}.lastUpdatePostDateStruct"),
+        last_update_posted=r.partial_date(r.mapping(status, "lastUpdatePostDateStruct", _SP), "date", _UPDATE),
     )
 
 
