@@ -76,6 +76,12 @@ _DERIVATIVE_FIELDS = (
     ("underlying_security_title", "underlyingSecurity/underlyingSecurityTitle"),
     ("underlying_shares", "underlyingSecurity/underlyingSecurityShares"),
 )
+# Field specs per (transaction row?, derivative table?).
+_SPECS = {
+    (is_tx, is_deriv): _COMMON_FIELDS + (_TRANSACTION_FIELDS if is_tx else ())
+    + (_DERIVATIVE_FIELDS if is_deriv else ())
+    for is_tx in (False, True) for is_deriv in (False, True)
+}
 _DECIMALS = {
     "shares", "price", "shares_owned_after", "value_owned_after",
     "conversion_or_exercise_price", "underlying_shares",
@@ -148,20 +154,53 @@ def _prose(node: ET.Element | None) -> str | None:
     return text or None
 
 
-def _fact(row: ET.Element, path: str) -> tuple[str | None, tuple[str, ...]]:
+# Groups under a row whose children are the leaves; every other child of a row is a leaf itself.
+_GROUPS = frozenset({"transactionAmounts", "postTransactionAmounts", "ownershipNature", "transactionCoding",
+                     "underlyingSecurity"})
+
+
+def _leaves(row: ET.Element) -> dict[str, ET.Element]:
+    """Leaf elements of a table row by path ("transactionAmounts/transactionShares"), first wins.
+
+    One pass over the row instead of a path search per field: ElementPath look-ups with a "/"
+    run in Python and dominated the parse time.
+    """
+    found: dict[str, ET.Element] = {}
+    for child in row:
+        tag = child.tag
+        if tag in _GROUPS:
+            for leaf in child:
+                found.setdefault(f"{tag}/{leaf.tag}", leaf)
+        else:
+            found.setdefault(tag, child)
+    return found
+
+
+def _fact(node: ET.Element | None) -> tuple[str | None, tuple[str, ...]]:
     """(value text, footnote ids) of a leaf that may or may not wrap its value in <value>."""
-    node = row.find(path)
     if node is None:
         return None, ()
-    value_node = node.find("value")
+    children = len(node)
+    if not children:
+        return _text(node), ()
+    first = node[0]  # <value> comes first when there is one
+    value_node = first if first.tag == "value" else node.find("value")
     text = _text(value_node) if value_node is not None else _text(node)
+    # Most leaves hold only their <value>: skip the footnote search (a third of the parse time).
+    if children <= (value_node is not None):
+        return text, ()
     return text, _footnote_ids(node)
+
+
+def _grandchildren(node: ET.Element, child: str, grandchild: str) -> list[ET.Element]:
+    """`node.findall("child/grandchild")` without ElementPath: simple tags are searched in C."""
+    return [g for c in node.findall(child) for g in c.findall(grandchild)]
 
 
 def _footnote_ids(node: ET.Element, *, direct_only: bool = False) -> tuple[str, ...]:
     found = node.findall("footnoteId") if direct_only else node.iter("footnoteId")
-    ids = (f.get("id", "").strip() for f in found)
-    return tuple(dict.fromkeys(i for i in ids if i))
+    ids = [i for i in (f.get("id", "").strip() for f in found) if i]
+    return tuple(dict.fromkeys(ids)) if ids else ()
 
 
 def mentions_10b5_1_plan(text: str) -> bool:
@@ -169,6 +208,8 @@ def mentions_10b5_1_plan(text: str) -> bool:
 
     A sentence that negates the plan ("not made pursuant to a Rule 10b5-1 plan") does not count.
     """
+    if not _PLAN.search(text):  # most footnotes never mention a plan: skip the sentence split
+        return False
     for sentence in _SENTENCE_END.split(text):
         for match in _PLAN.finditer(sentence):
             if not _NEGATION.search(sentence[: match.start()]):
@@ -178,28 +219,30 @@ def mentions_10b5_1_plan(text: str) -> bool:
 
 def _row(
     row: ET.Element, *, table: Table, index: int, kind: str, reader: _Reader,
-    footnotes: dict[str, str],
+    plan_footnotes: frozenset[str],
 ) -> Transaction | Holding:
     where = f"{row.tag}[{index}]"
     is_transaction = kind == "transaction"
-    specs = list(_COMMON_FIELDS)
-    if is_transaction:
-        specs += _TRANSACTION_FIELDS
-    if table == "derivative":
-        specs += _DERIVATIVE_FIELDS
+    leaves = _leaves(row)
     values: dict[str, object] = {}
     field_notes: list[tuple[str, tuple[str, ...]]] = []
-    for name, path in specs:
-        text, ids = _fact(row, path)
-        at = f"{where}/{path}"
-        if name in _DECIMALS:
-            values[name] = reader.decimal(text, at)
+    for name, path in _SPECS[(is_transaction, table == "derivative")]:
+        node = leaves.get(path)
+        if node is None:
+            values[name] = None
+            continue
+        text, ids = _fact(node)
+        if text is None:
+            values[name] = None
+        elif name in _DECIMALS:
+            values[name] = reader.decimal(text, f"{where}/{path}")
         elif name in _DATES:
-            values[name] = reader.date(text, at)
+            values[name] = reader.date(text, f"{where}/{path}")
         elif name == "equity_swap_involved":
-            values[name] = reader.boolean(text, at)
-        elif name in _CHOICES and text is not None:
+            values[name] = reader.boolean(text, f"{where}/{path}")
+        elif name in _CHOICES:
             if text.upper() not in _CHOICES[name]:
+                at = f"{where}/{path}"
                 raise reader.fail(f"{at}: {text!r} is not one of {_CHOICES[name]}", at)
             values[name] = text.upper()
         else:
@@ -214,13 +257,13 @@ def _row(
     if not is_transaction:
         return Holding(**common)  # type: ignore[arg-type]
     coding = row.find("transactionCoding")
-    code = _text(coding.find("transactionCode")) if coding is not None else None
+    code = _text(leaves.get("transactionCoding/transactionCode"))
     if code is None:
         raise reader.fail(f"{where}: missing required element transactionCoding/transactionCode", where)
     code_ids = _footnote_ids(coding, direct_only=True) if coding is not None else ()
     if code_ids:
         common["field_footnotes"] = cast(FieldFootnotes, (("code", code_ids), *field_notes))
-    plan = any(mentions_10b5_1_plan(footnotes.get(i, "")) for i in all_ids)
+    plan = any(i in plan_footnotes for i in all_ids)
     return Transaction(code=code.upper(), plan_10b5_1=plan, **common)  # type: ignore[arg-type]
 
 
@@ -248,7 +291,7 @@ def _owner(node: ET.Element, index: int, reader: _Reader) -> ReportingOwner:
 def parse_form4(raw: bytes, *, source: str = "") -> Form4Document:
     """Parse one ownership XML document (Form 4 or 4/A); bad input raises DataError."""
     reader = _Reader(source)
-    root = parse_xml(raw, source=source, what="Form 4")
+    root = parse_xml(raw, source=source, what="Form 4", plain=True)
     if root.tag.startswith("{"):
         namespace = root.tag[1:].split("}", 1)[0]
         raise reader.fail(f"root element is in namespace {namespace!r}; expected <{ROOT}> with no namespace")
@@ -277,8 +320,9 @@ def parse_form4(raw: bytes, *, source: str = "") -> Form4Document:
     owners = tuple(_owner(node, i, reader) for i, node in enumerate(owner_nodes))
 
     footnotes: dict[str, str] = {}
-    for node in root.findall("footnotes/footnote"):
+    for node in _grandchildren(root, "footnotes", "footnote"):
         footnotes[node.get("id", "").strip()] = _prose(node) or ""
+    plan_footnotes = frozenset(fid for fid, text in footnotes.items() if mentions_10b5_1_plan(text))
 
     transactions: list[Transaction] = []
     holdings: list[Holding] = []
@@ -288,9 +332,9 @@ def parse_form4(raw: bytes, *, source: str = "") -> Form4Document:
     ):
         for kind, bucket in (("transaction", transactions), ("holding", holdings)):
             tag = f"{prefix}{kind.capitalize()}"
-            for index, node in enumerate(root.findall(f"{table_tag}/{tag}")):
+            for index, node in enumerate(_grandchildren(root, table_tag, tag)):
                 row = _row(node, table=cast(Table, table), index=index, kind=kind,
-                           reader=reader, footnotes=footnotes)
+                           reader=reader, plan_footnotes=plan_footnotes)
                 bucket.append(row)  # type: ignore[arg-type]
 
     signatures = tuple(

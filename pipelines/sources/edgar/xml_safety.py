@@ -2,6 +2,11 @@
 
 defusedxml with DTDs forbidden outright: EDGAR never sends a DTD, so any DTD is either a
 billion-laughs bomb or an external-entity probe, and we refuse it before any expansion happens.
+
+Speed: defusedxml runs the pure-Python ElementTree parser, whose per-element callbacks cost
+more than the parse itself. For documents without namespaces (ownership XML) `plain=True`
+keeps defusedxml's parser and its DTD/entity/external-reference guards, but hands elements
+straight to the C TreeBuilder, which halves the parse time of a Form 4.
 """
 from __future__ import annotations
 
@@ -33,8 +38,32 @@ def declared_encoding(raw: bytes) -> str:
     return match.group(1).decode("ascii") if match else "utf-8"
 
 
-def parse_xml(raw: bytes, *, source: str = "", record_key: str = "", what: str = "XML") -> ET.Element:
-    """Parse untrusted bytes into an Element; every failure is a DataError naming the cause."""
+def _parse_plain(raw: bytes) -> ET.Element:
+    """defusedxml's parser (its guards installed) with the C TreeBuilder bound directly to expat.
+
+    Element names come without the "{uri}" rewriting, so a namespaced element's tag reads
+    "uri}local"; the root's is restored to "{uri}local" so callers can name the namespace.
+    """
+    builder = ET.TreeBuilder()
+    parser = DET.DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    expat = parser.parser
+    expat.ordered_attributes = False  # the C TreeBuilder takes attributes as a dict
+    expat.StartElementHandler = builder.start
+    expat.EndElementHandler = builder.end
+    expat.CharacterDataHandler = builder.data
+    parser.feed(raw)
+    root: ET.Element = parser.close()
+    if "}" in root.tag and not root.tag.startswith("{"):
+        root.tag = "{" + root.tag
+    return root
+
+
+def parse_xml(raw: bytes, *, source: str = "", record_key: str = "", what: str = "XML",
+              plain: bool = False) -> ET.Element:
+    """Parse untrusted bytes into an Element; every failure is a DataError naming the cause.
+
+    `plain=True` is the fast path for documents whose elements carry no namespace (see above).
+    """
     if not raw or not raw.strip():
         raise DataError(f"{what}: empty payload", source=source, record_key=record_key)
     encoding = declared_encoding(raw)
@@ -55,7 +84,8 @@ def parse_xml(raw: bytes, *, source: str = "", record_key: str = "", what: str =
             record_key=record_key,
         ) from None
     try:
-        root: ET.Element = DET.fromstring(raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: ET.Element = _parse_plain(raw) if plain else DET.fromstring(
+            raw, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden as exc:
         raise DataError(
             f"{what}: document type declaration (DTD {exc.name!r}) refused; entity definitions "
