@@ -319,3 +319,40 @@ def test_diff_new_use_code_row_is_not_a_new_patent():
     patents = text("patent.txt") + "\r\nN~214998~001~9585883~Jun 19, 2034~~~U-9999~~May 1, 2026"
     new = build_release(text("products.txt"), patents, text("exclusivity.txt"))
     assert diff_releases(fixture_release(), new, event_time=T0) == []
+
+
+def test_diff_with_calendars_passed_in_is_the_same_diff():
+    old, new = fixture_release(), modified_release()
+    from pipelines.sources.orange_book.calendar import build_calendar
+
+    assert diff_releases(old, new, old_calendar=build_calendar(old), new_calendar=build_calendar(new)) == \
+        diff_releases(old, new)
+
+
+# ---- fast paths ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "parser", "checked", "width"), [
+    ("products.txt", parse_products, "_product", 14),
+    ("patent.txt", parse_patents, "_patent", 10),
+    ("exclusivity.txt", parse_exclusivities, "_exclusivity", 5),
+])
+def test_fast_path_rows_equal_the_checked_builders_rows(name, parser, checked, width):
+    from pipelines.sources.orange_book import parse as module
+
+    rows, errors = parser(text(name))
+    build = getattr(module, checked)
+    lines = [ln for ln in text(name).splitlines()[1:] if ln.strip()]
+    assert errors == [] and len(rows) == len(lines)
+    for row, line in zip(rows, lines):
+        fields = line.split("~")
+        assert len(fields) == width
+        assert row == build(fields) and type(row) is type(build(fields))
+
+
+def test_whitespace_around_fields_is_stripped_and_unseen_dates_parsed():
+    header = text("exclusivity.txt").split("\r\n")[0]
+    body = f"{header}\n N~205552~001~NPP ~Aug 24, 2025\nN~205552~001~PED~Sep 9, 2041\n"
+    rows, errors = parse_exclusivities(body)
+    assert errors == []
+    assert [(r.appl_type, r.code, r.date) for r in rows] == [("N", "NPP", date(2025, 8, 24)),
+                                                          ("N", "PED", date(2041, 9, 9))]

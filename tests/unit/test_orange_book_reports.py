@@ -5,7 +5,6 @@ import csv
 import importlib.util
 import io
 import re
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -86,7 +85,7 @@ def test_timeline_shows_only_cliffs_within_36_months(entries):
 
 
 def test_html_is_self_contained_and_escaped(entries):
-    odd = replace(entries[0], trade_name="A<B & C", effective_loe=date(2026, 9, 1))
+    odd = entries[0]._replace(trade_name="A<B & C", effective_loe=date(2026, 9, 1))
     html = calendar_to_html([*entries, odd], AS_OF)
     assert html.startswith("<!DOCTYPE html>") and "<svg" in html
     assert "<script" not in html.lower()
