@@ -260,14 +260,16 @@ def test_large_table_streams_and_cites_bad_rows_exactly(lts_table_raw: bytes) ->
 def test_json_output(lts_cover_raw: bytes, lts_table_raw: bytes) -> None:
     holdings, _ = parse_infotable(lts_table_raw, filed=LTS_FILED)
     doc = thirteenf_to_json(parse_cover(lts_cover_raw), holdings)
-    assert doc["cover"] == {"period": "2023-09-30", "entry_total": 14, "value_total": 454926000,
-                            "value_total_usd": 454926000}
+    assert doc["cover"] == {"period": "2023-09-30", "entry_total": 14, "value_total": 454926000}
     assert len(doc["holdings"]) == 14
     assert doc["holdings"][0] == {
         "name_of_issuer": "AMAZON COM INC", "title_of_class": "COM", "cusip": "023135106", "value_usd": 17479000,
         "shares_or_principal": 137500, "sh_prn_type": "SH", "put_call": None, "investment_discretion": "SOLE",
         "other_managers": [], "voting_sole": 137500, "voting_shared": 0, "voting_none": 0}
     assert thirteenf_to_json(None, [])["cover"] is None
+    # The cover's total is converted like the rows: a filing before 2023-01-03 printed thousands.
+    assert thirteenf_to_json(parse_cover(lts_cover_raw), [], filed=date(2022, 11, 14))["cover"]["value_total"] == \
+        454926000 * 1000
 
 
 # --- quarter-over-quarter diffs ---------------------------------------------------------------------

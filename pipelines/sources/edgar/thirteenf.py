@@ -195,6 +195,8 @@ def parse_infotable(raw: bytes, *, filed: date, source: str = SOURCE) -> tuple[l
     # of the parse time on large tables).
     expat.StartElementHandler, expat.EndElementHandler = reader.start, reader.end
     expat.CharacterDataHandler = reader.data
+    # One data callback per text run instead of one per buffer boundary or line.
+    expat.buffer_text, expat.buffer_size = True, _CHUNK
     view = memoryview(raw)
     try:
         for offset in range(0, len(raw), _CHUNK):
@@ -232,7 +234,7 @@ class _TableReader:
         self.row = 0
         self._locals: dict[str, str] = {}
         self._fields: dict[str, str] = {}
-        self._text: list[str] = []
+        self._text = ""  # buffer_text hands over each text run in one piece, so a str is enough
         self._depth = 0
         self._row_start = 0
 
@@ -244,28 +246,28 @@ class _TableReader:
 
     def start(self, tag: str, attrib: Any) -> None:
         self._depth += 1
-        self._text = []
-        if self._depth == 1 and self._local(tag) != "informationTable":
-            raise DataError(f"13F information table root is <{self._local(tag)}>, expected <informationTable>",
-                            source=self.source)
+        self._text = ""
         if self._depth == 2:
             self._fields = {}
             self._row_start = self.expat.CurrentByteIndex
+        elif self._depth == 1 and self._local(tag) != "informationTable":
+            raise DataError(f"13F information table root is <{self._local(tag)}>, expected <informationTable>",
+                            source=self.source)
 
     def data(self, text: str) -> None:
-        self._text.append(text)
+        self._text += text
 
     def end(self, tag: str) -> None:
         self._depth -= 1
         if self._depth >= 2:
-            self._fields[self._local(tag)] = "".join(self._text).strip()
+            self._fields[self._locals.get(tag) or self._local(tag)] = self._text.strip()
         elif self._depth == 1 and self._local(tag) == "infoTable":
             self.row += 1
             try:
                 self.holdings.append(_holding(self._fields, self.row, self.filed, self.multiplier, self.source))
             except DataError as exc:
                 self.errors.append(BadRecord(exc, self._row_bytes()))
-        self._text = []
+        self._text = ""
 
     def close(self) -> None:
         return None
@@ -391,15 +393,18 @@ def diff_quarters(prev: Report | None, cur: Report, *,
     return changes
 
 
-def thirteenf_to_json(cover: CoverPage | None, holdings: Sequence[Holding]) -> dict[str, Any]:
-    """The `signals inspect 13f ... --json` document."""
+def thirteenf_to_json(cover: CoverPage | None, holdings: Sequence[Holding], *,
+                      filed: date | None = None) -> dict[str, Any]:
+    """The `signals inspect 13f ... --json` document: `cover` (or None) and `holdings`, values in dollars.
+
+    The cover's value total is converted by the filing date (`filed`, else the rows' own), like the rows.
+    """
     cover_json = None
     if cover is not None:
-        total_usd = None
-        if cover.value_total is not None and holdings:
-            total_usd = cover.value_total * value_multiplier(holdings[0].filed)
+        when = filed or (holdings[0].filed if holdings else None)
+        unit = value_multiplier(when) if when is not None else 1
         cover_json = {"period": cover.period.isoformat(), "entry_total": cover.entry_total,
-                      "value_total": cover.value_total, "value_total_usd": total_usd}
+                      "value_total": None if cover.value_total is None else cover.value_total * unit}
     return {"cover": cover_json, "holdings": [
         {"name_of_issuer": h.name_of_issuer, "title_of_class": h.title_of_class, "cusip": h.cusip,
          "value_usd": h.value_usd, "shares_or_principal": h.shares_or_principal, "sh_prn_type": h.sh_prn_type,

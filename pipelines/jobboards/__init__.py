@@ -1,0 +1,1 @@
+"""The hiring pipeline's steps: poll public job boards, track postings, score hiring velocity."""

@@ -1,0 +1,1 @@
+"""Steps shared by master pipelines, which start other pipelines' runs and report on them as one."""

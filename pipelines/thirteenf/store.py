@@ -1,0 +1,180 @@
+"""Reading and writing the 13F tables; loads are idempotent on the filing's accession and the
+report version's (cik, period, as_of)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from pipelines.scoring.institutional import ManagerChange
+from pipelines.sources.edgar.thirteenf import CoverPage, Holding, Report
+
+from .bulk import NULL, copy_lines, escape, insert_rows, is_postgresql
+from .models import ThirteenFFiling, ThirteenFHolding, ThirteenFPositionChange, ThirteenFReport
+
+HOLDING_COLUMNS = ("filing_id", "row", "cusip", "name_of_issuer", "title_of_class", "value_usd",
+                   "shares_or_principal", "sh_prn_type", "put_call", "investment_discretion", "other_managers",
+                   "voting_sole", "voting_shared", "voting_none")
+CHANGE_COLUMNS = ("report_id", "cusip", "put_call", "title_of_class", "sh_prn_type", "name_of_issuer", "ticker",
+                  "mapped", "status", "shares_prev", "shares_cur", "value_prev_usd", "value_cur_usd", "weight_cur",
+                  "rank_cur", "rows_cur")
+
+
+def insert_if_absent(session: Session, model: type, values: dict[str, Any], conflict: Sequence[str]) -> int | None:
+    """Insert a row unless its unique key exists; the new id, or None when it was already there."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
+    return session.execute(stmt.returning(model.id)).scalar_one_or_none()
+
+
+def known_accessions(session: Session, accessions: Iterable[str]) -> set[str]:
+    wanted = list(set(accessions))
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        found.update(session.scalars(select(ThirteenFFiling.accession)
+                                     .where(ThirteenFFiling.accession.in_(wanted[i:i + 500]))))
+    return found
+
+
+def record_filing(session: Session, values: dict[str, Any]) -> int | None:
+    """The filing row (loaded, quarantined or unavailable); None when this accession is already stored."""
+    return insert_if_absent(session, ThirteenFFiling, values, ["accession"])
+
+
+def holding_rows(filing_id: int, holdings: Iterable[Holding]) -> Iterable[tuple[Any, ...]]:
+    for h in holdings:
+        yield (filing_id, h.row, h.cusip, h.name_of_issuer, h.title_of_class, h.value_usd, h.shares_or_principal,
+               h.sh_prn_type, h.put_call, h.investment_discretion, ",".join(str(m) for m in h.other_managers),
+               h.voting_sole, h.voting_shared, h.voting_none)
+
+
+def holding_lines(filing_id: int, holdings: Iterable[Holding]) -> Iterable[str]:
+    """COPY text lines of `holding_rows`, written out directly: this is the hot loop of a quarter's load.
+
+    CUSIP, types and discretion were validated by the parser, so only names and titles need escaping.
+    """
+    for h in holdings:
+        others = ",".join(map(str, h.other_managers)) if h.other_managers else ""
+        yield (f"{filing_id}\t{h.row}\t{h.cusip}\t{escape(h.name_of_issuer)}\t{escape(h.title_of_class)}\t"
+               f"{h.value_usd}\t{h.shares_or_principal}\t{h.sh_prn_type}\t{h.put_call or NULL}\t"
+               f"{h.investment_discretion}\t{others}\t{h.voting_sole}\t{h.voting_shared}\t{h.voting_none}\n")
+
+
+class FilingLoader:
+    """Loads parsed filings in batches: one INSERT for the filing rows, then one COPY for all their holdings.
+
+    A quarter has thousands of filings of a few hundred rows each; two round trips per filing cost
+    more than the rows themselves. A filing whose accession is already stored is skipped whole.
+    """
+
+    def __init__(self, session: Session, batch_rows: int = 50_000) -> None:
+        self.session = session
+        self.batch_rows = batch_rows
+        self.loaded: list[str] = []  # accessions written
+        self.skipped: list[str] = []  # accessions another run stored first
+        self.rows = 0
+        self._pending: list[tuple[dict[str, Any], Sequence[Holding]]] = []
+        self._pending_rows = 0
+
+    def add(self, values: dict[str, Any], holdings: Sequence[Holding]) -> None:
+        self._pending.append((values, holdings))
+        self._pending_rows += len(holdings)
+        if self._pending_rows >= self.batch_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        stmt = (insert(ThirteenFFiling).values([v for v, _ in self._pending])
+                .on_conflict_do_nothing(index_elements=["accession"])
+                .returning(ThirteenFFiling.id, ThirteenFFiling.accession))
+        ids = {acc: fid for fid, acc in self.session.execute(stmt)}
+        batch = [(ids[v["accession"]], holdings) for v, holdings in self._pending if v["accession"] in ids]
+        self.skipped += [v["accession"] for v, _ in self._pending if v["accession"] not in ids]
+        self.loaded += [v["accession"] for v, _ in self._pending if v["accession"] in ids]
+        self._pending, self._pending_rows = [], 0
+        table = ThirteenFHolding.__table__
+        if is_postgresql(self.session):
+            lines = (line for fid, holdings in batch for line in holding_lines(fid, holdings))
+            self.rows += copy_lines(self.session, table, HOLDING_COLUMNS, lines)
+        else:
+            rows = (row for fid, holdings in batch for row in holding_rows(fid, holdings))
+            self.rows += insert_rows(self.session, table, HOLDING_COLUMNS, rows)
+
+
+def _cover(f: ThirteenFFiling) -> CoverPage:
+    return CoverPage(filer_cik=f.cik, filer_name=f.manager_name, submission_type=f.form_type, period=f.period,
+                     report_type=f.report_type or "", is_amendment=f.amendment_type is not None,
+                     amendment_number=f.amendment_number, amendment_type=f.amendment_type,
+                     entry_total=f.entry_total, value_total=f.value_total_reported,
+                     other_included_managers_count=None, other_managers=(), is_confidential_omitted=False,
+                     signature_date=None)
+
+
+def loaded_filings(session: Session, cik: int, period: date) -> list[Report]:
+    """Every loaded filing of one manager's quarter with its rows, as `Report`s (oldest first)."""
+    filings = list(session.scalars(select(ThirteenFFiling).where(
+        ThirteenFFiling.cik == cik, ThirteenFFiling.period == period, ThirteenFFiling.state == "loaded")
+        .order_by(ThirteenFFiling.filed, ThirteenFFiling.id)))
+    if not filings:
+        return []
+    by_filing: dict[int, list[Holding]] = defaultdict(list)
+    filed = {f.id: f.filed for f in filings}
+    # Plain rows, not ORM objects: a large manager's quarter is tens of thousands of rows.
+    h = ThirteenFHolding
+    rows = session.execute(select(h.filing_id, h.row, h.cusip, h.name_of_issuer, h.title_of_class, h.value_usd,
+                                  h.shares_or_principal, h.sh_prn_type, h.put_call, h.investment_discretion,
+                                  h.other_managers, h.voting_sole, h.voting_shared, h.voting_none)
+                           .where(h.filing_id.in_(list(filed))).order_by(h.filing_id, h.row))
+    for (fid, row, cusip, name, title, value, amount, sh_prn, put_call, discretion, others, sole, shared,
+         none) in rows:
+        by_filing[fid].append(Holding(
+            name_of_issuer=name, title_of_class=title, cusip=cusip, value_usd=value, shares_or_principal=amount,
+            sh_prn_type=sh_prn, put_call=put_call, investment_discretion=discretion,
+            other_managers=tuple(int(m) for m in others.split(",") if m) if others else (),
+            voting_sole=sole, voting_shared=shared, voting_none=none, filed=filed[fid], row=row))
+    return [Report(cover=_cover(f), holdings=tuple(by_filing[f.id]), filed=f.filed, accession=f.accession)
+            for f in filings]
+
+
+def report_versions(session: Session, cik: int, period: date) -> set[date]:
+    return set(session.scalars(select(ThirteenFReport.as_of).where(ThirteenFReport.cik == cik,
+                                                                  ThirteenFReport.period == period)))
+
+
+def record_report(session: Session, values: dict[str, Any]) -> int | None:
+    return insert_if_absent(session, ThirteenFReport, values, ["cik", "period", "as_of"])
+
+
+def change_rows(report_id: int, changes: Iterable[ManagerChange]) -> Iterable[tuple[Any, ...]]:
+    for mc in changes:
+        c = mc.change
+        yield (report_id, c.cusip, c.put_call or "", c.title_of_class, c.sh_prn_type, c.name_of_issuer, c.ticker,
+               c.mapped, c.status, c.shares_prev, c.shares_cur, c.value_prev_usd, c.value_cur_usd,
+               float(c.weight_cur), c.rank_cur, c.rows_cur)
+
+
+def change_lines(report_id: int, changes: Iterable[ManagerChange]) -> Iterable[str]:
+    """COPY text lines of `change_rows` (a quarter's diff writes about as many rows as it reads)."""
+    for mc in changes:
+        c = mc.change
+        yield (f"{report_id}\t{c.cusip}\t{c.put_call or ''}\t{escape(c.title_of_class)}\t{c.sh_prn_type}\t"
+               f"{escape(c.name_of_issuer)}\t{c.ticker or NULL}\t{'t' if c.mapped else 'f'}\t{c.status}\t"
+               f"{c.shares_prev}\t{c.shares_cur}\t{c.value_prev_usd}\t{c.value_cur_usd}\t{float(c.weight_cur)!r}\t"
+               f"{NULL if c.rank_cur is None else c.rank_cur}\t{c.rows_cur}\n")
+
+
+def save_changes(session: Session, report_id: int, changes: Iterable[ManagerChange]) -> int:
+    """The position changes of a report version just recorded; COPY on PostgreSQL."""
+    table = ThirteenFPositionChange.__table__
+    if is_postgresql(session):
+        return copy_lines(session, table, CHANGE_COLUMNS, change_lines(report_id, changes))
+    return insert_rows(session, table, CHANGE_COLUMNS, change_rows(report_id, changes))

@@ -1,0 +1,83 @@
+"""`signals inspect 13f INFOTABLE [--cover PRIMARY_DOC] [--filed DATE] [--json]`.
+
+Values are printed in dollars. Filings made before 2023-01-03 reported thousands, and the digits
+cannot say which, so the filing date decides: --filed, else the cover's signature date, else today.
+With --cover the table is checked against the cover's entry count and value total. Unreadable rows and
+a mismatch are reported on stderr and make the exit status 1; the rows that were read still print.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.core.errors import DataError
+from pipelines.sources.edgar.thirteenf import (CoverPage, check_against_cover, parse_cover, parse_infotable,
+                                               thirteenf_to_json, value_multiplier)
+
+from .common import console, print_json
+
+errors = Console(stderr=True)
+
+
+def _filed(args: argparse.Namespace, cover: CoverPage | None) -> tuple[date, str]:
+    if args.filed:
+        try:
+            return date.fromisoformat(args.filed), "--filed"
+        except ValueError:
+            raise SystemExit(f"--filed {args.filed!r} is not a YYYY-MM-DD date") from None
+    if cover is not None and cover.signature_date is not None:
+        return cover.signature_date, "the cover's signature date"
+    return date.today(), "today (no --filed and no cover signature date)"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the information table (and cover) as read; 1 when rows failed or the cover disagrees."""
+    cover = None
+    if args.cover:
+        try:
+            cover = parse_cover(Path(args.cover).read_bytes(), source=args.cover)
+        except DataError as exc:
+            errors.print(f"[red]cover page {args.cover}: {exc}[/red]")
+            return 1
+    filed, why = _filed(args, cover)
+    holdings, bad = parse_infotable(Path(args.infotable).read_bytes(), filed=filed, source=args.infotable)
+    problems = [f"{b.error.record_key or 'table'}: {b.error}" for b in bad]
+    if cover is not None and not bad:
+        mismatch = check_against_cover(holdings, cover)
+        if mismatch is not None:
+            problems.append(str(mismatch))
+    if args.json:
+        print_json(thirteenf_to_json(cover, holdings, filed=filed))
+    else:
+        _print(cover, holdings, filed, why)
+    for problem in problems:
+        errors.print(f"[red]{problem}[/red]")
+    return 1 if problems else 0
+
+
+def _print(cover: CoverPage | None, holdings: list, filed: date, why: str) -> None:
+    unit = "dollars" if value_multiplier(filed) == 1 else "thousands of dollars, converted to dollars"
+    console.print(f"filed {filed} ({why}): values reported in {unit}")
+    if cover is not None:
+        total = "-" if cover.value_total is None else f"${cover.value_total * value_multiplier(filed):,}"
+        amended = f"; amendment {cover.amendment_number} ({cover.amendment_type})" if cover.is_amendment else ""
+        console.print(f"cover: {cover.filer_name} (CIK {cover.filer_cik}), {cover.submission_type}, period "
+                      f"{cover.period}, {cover.report_type}; {cover.entry_total} entries, total {total}{amended}")
+    table = Table(title=f"{len(holdings)} information-table rows", title_justify="left")
+    for name, justify in (("row", "right"), ("issuer", "left"), ("class", "left"), ("cusip", "left"),
+                          ("value $", "right"), ("amount", "right"), ("type", "left"), ("put/call", "left"),
+                          ("discretion", "left"), ("other mgrs", "left"), ("voting sole/shared/none", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for h in holdings:
+        table.add_row(str(h.row), h.name_of_issuer, h.title_of_class, h.cusip, f"{h.value_usd:,}",
+                      f"{h.shares_or_principal:,}", h.sh_prn_type, h.put_call or "", h.investment_discretion,
+                      ",".join(str(m) for m in h.other_managers),
+                      f"{h.voting_sole:,}/{h.voting_shared:,}/{h.voting_none:,}")
+    console.print(table)
+    console.print(f"total ${sum(h.value_usd for h in holdings):,}")
+    sys.stdout.flush()
