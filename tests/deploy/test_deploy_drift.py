@@ -36,12 +36,15 @@ def test_helm_pools_output_pastes_into_values(yaml):
     pasted = yaml.safe_load("workers:\n  pools:\n" + proc.stdout)
     # Pipeline pools carry a grace period: their longest step time limit plus a minute.
     grace = {p.name: max(s.time_limit for s in p.steps) + 60 for p in DEMO_PIPELINES}
-    assert pasted["workers"]["pools"] == [
+    pools = pasted["workers"]["pools"]
+    # Product pools first, then the plug-in's, then alerts and maintenance.
+    assert pools[-4:] == [
         {"name": "demo", "queues": ["pipeline.demo"], "terminationGracePeriodSeconds": grace["demo"]},
         {"name": "demo-fast", "queues": ["pipeline.demo_fast"], "terminationGracePeriodSeconds": grace["demo_fast"]},
         {"name": "alerts", "queues": ["alerts"]},
         {"name": "maintenance", "queues": ["maintenance"]},
-    ]
+    ][-4:]
+    assert pools[:-4] == _chart_values(yaml)["workers"]["pools"][:-2]
 
 
 def test_worker_grace_covers_the_longest_task_of_each_pool(yaml, product_facts):
