@@ -12,7 +12,13 @@ from typing import Any
 
 from celery.schedules import crontab, schedule
 
-from pipelines.core.registry import MAINTENANCE_QUEUE, RECONCILE_TASK, Registry
+from notifications.outbox import SWEEP_TASK
+from pipelines.core.registry import (
+    ALERTS_QUEUE,
+    MAINTENANCE_QUEUE,
+    RECONCILE_TASK,
+    Registry,
+)
 from pipelines.core.settings import Settings
 
 
@@ -41,5 +47,11 @@ def beat_entries(registry: Registry, settings: Settings) -> dict[str, dict[str, 
         "task": RECONCILE_TASK,
         "schedule": schedule(settings.RECONCILE_INTERVAL_SECONDS),
         "options": {"queue": MAINTENANCE_QUEUE, "expires": settings.RECONCILE_INTERVAL_SECONDS},
+    }
+    # Re-sends what no `alerts.deliver` message covered: lost messages, retries, expired leases, digests.
+    entries["alerts-sweep"] = {
+        "task": SWEEP_TASK,
+        "schedule": schedule(settings.ALERT_SWEEP_SECONDS),
+        "options": {"queue": ALERTS_QUEUE, "expires": settings.ALERT_SWEEP_SECONDS},
     }
     return entries

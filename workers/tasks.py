@@ -14,6 +14,7 @@ from pipelines.core.executor import Delivery
 from pipelines.core.model import Pipeline
 from pipelines.core.registry import RECONCILE_TASK, Registry
 
+from .alert_tasks import register_alert_tasks, request_delivery
 from .runtime import runtime, set_sender
 
 
@@ -48,13 +49,15 @@ def make_sender(app: Celery):  # type: ignore[no-untyped-def]
 def _register_step(app: Celery, pipeline: Pipeline, step_name: str, soft: int, hard: int) -> None:
     def run_step(self: Task, run_id: int) -> int:
         outcome = runtime().runner.run(run_id, step_name, _delivery(self))
+        if outcome.run_finished:
+            request_delivery(self.app, run_id)
         if outcome.action == "continue":
             return run_id
         if outcome.action == "retry":
             raise self.retry(countdown=outcome.countdown, max_retries=None)
         raise Ignore()  # stops the chain; the ledger already says why
 
-    app.task(run_step, name=pipeline.task_name(step_name), bind=True, base=PipelineTask,
+    app.task(run_step, name=pipeline.task_name(step_name), bind=True, base=PipelineTask, shared=False,
              soft_time_limit=soft, time_limit=hard)
 
 
@@ -74,12 +77,13 @@ def _register_dispatch(app: Celery, pipeline: Pipeline) -> None:
             raise ValueError(f"dispatch trigger must be schedule or manual, not {trigger!r}")
         return opened.run_id if opened else None
 
-    app.task(dispatch, name=pipeline.dispatch_task, bind=True, base=PipelineTask, soft_time_limit=60,
+    app.task(dispatch, name=pipeline.dispatch_task, bind=True, base=PipelineTask, shared=False, soft_time_limit=60,
              time_limit=90)
 
 
 def register_tasks(app: Celery, registry: Registry) -> None:
     set_sender(make_sender(app))
+    register_alert_tasks(app)
     for pipeline in registry.pipelines:
         _register_dispatch(app, pipeline)
         for step in pipeline.steps:
@@ -89,4 +93,5 @@ def register_tasks(app: Celery, registry: Registry) -> None:
         report = runtime().dispatcher.reconcile()
         return {"dispatched": report.dispatched, "failed_stuck": report.failed_stuck}
 
-    app.task(reconcile, name=RECONCILE_TASK, bind=True, base=PipelineTask, soft_time_limit=240, time_limit=280)
+    app.task(reconcile, name=RECONCILE_TASK, bind=True, base=PipelineTask, shared=False, soft_time_limit=240,
+             time_limit=280)

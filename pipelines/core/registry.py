@@ -85,14 +85,21 @@ def _load_module(path: str) -> tuple[Pipeline, ...]:
 
 
 @lru_cache(maxsize=8)
-def load_registry(extra_modules: tuple[str, ...] = ()) -> Registry:
+def load_registry(extra_modules: tuple[str, ...] = (), enabled: tuple[str, ...] = ()) -> Registry:
+    """The product pipelines plus `extra_modules`, narrowed to `enabled` names when given."""
     from pipelines import PRODUCT_MODULES
 
     pipelines: list[Pipeline] = []
-    for path in (*PRODUCT_MODULES, *extra_modules):
+    for path in dict.fromkeys((*PRODUCT_MODULES, *extra_modules)):  # a module named twice loads once
         pipelines.extend(_load_module(path))
+    if enabled:
+        known = {p.name for p in pipelines}
+        unknown = sorted(set(enabled) - known)
+        if unknown:
+            raise ValueError(f"PIPELINES_ENABLED names unknown pipeline(s) {unknown} (known: {sorted(known)})")
+        pipelines = [p for p in pipelines if p.name in enabled]
     return Registry(tuple(pipelines))
 
 
 def registry_for(settings) -> Registry:  # type: ignore[no-untyped-def]
-    return load_registry(tuple(settings.PIPELINE_MODULES))
+    return load_registry(tuple(settings.PIPELINE_MODULES), tuple(settings.PIPELINES_ENABLED))

@@ -50,7 +50,7 @@ def settings(clean_db, tmp_path, monkeypatch):
 
 @pytest.fixture
 def demo_registry():
-    return load_registry(("tests.support.demo_pipeline",))
+    return load_registry(("tests.support.demo_pipeline",), ("demo", "demo_fast"))
 
 
 @pytest.fixture

@@ -166,6 +166,7 @@ def test_beat_entries_removed_from_code_disappear_when_beat_starts(stack_factory
     wait_for(lambda: r.exists("signals-test:dispatch-demo"), 30, "beat to save its entries")
     beat.stop()
     stack.env["PIPELINE_MODULES"] = ""  # the demo pipelines are gone from the code
+    stack.env["PIPELINES_ENABLED"] = ""
     again = stack.beat("beat-without-demo")
     wait_for(lambda: "beat: Starting" in again.text() and r.exists("signals-test:maintenance-reconcile"), 30,
              "the second beat")

@@ -34,7 +34,7 @@ def serve(settings):
     servers = []
 
     def start(settings=settings, **health):
-        server = make_server(settings, load_registry(DEMO),
+        server = make_server(settings, load_registry(DEMO, ("demo", "demo_fast")),
                              ExporterOptions(host="127.0.0.1", port=0, health=HealthConfig(**health)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -258,7 +258,7 @@ def test_end_to_end_with_prefork_workers_beat_and_the_exporter_process(stack_fac
 
 
 def test_sidecar_mode_serves_worker_metrics_without_cluster_queries(settings, tmp_path):
-    server = make_server(settings, load_registry(DEMO),
+    server = make_server(settings, load_registry(DEMO, ("demo", "demo_fast")),
                          ExporterOptions(host="127.0.0.1", port=0, multiproc_dir=str(tmp_path),
                                          cluster_metrics=False))
     threading.Thread(target=server.serve_forever, daemon=True).start()

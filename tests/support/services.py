@@ -101,7 +101,16 @@ def engine_env(database_url: str, log_dir: Path, **extra: str) -> dict[str, str]
         "SIGNALS_DOTENV": str(log_dir / "no.env"),
     })
     env.update(extra)
+    if "PIPELINES_ENABLED" not in extra:  # only the test's own pipelines, not the product's
+        env["PIPELINES_ENABLED"] = ",".join(p.name for m in env["PIPELINE_MODULES"].split(",") if m
+                                            for p in _module_pipelines(m))
     return env
+
+
+def _module_pipelines(module: str):  # type: ignore[no-untyped-def]
+    from pipelines.core.registry import _load_module
+
+    return _load_module(module)
 
 
 @dataclass

@@ -61,7 +61,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _dispatcher(local: bool) -> Dispatcher:
     settings, registry = context()
     if local:
-        return Dispatcher(settings, registry, lambda p, run_id: run_locally(settings, registry, run_id))
+        from notifications.outbox import deliver_all
+
+        def run_here(pipeline, run_id: int) -> None:  # type: ignore[no-untyped-def]
+            run_locally(settings, registry, run_id)
+            deliver_all(settings, run_id=run_id)  # the embedded mode has no alerts worker
+
+        return Dispatcher(settings, registry, run_here)
     from workers.tasks import make_sender
     from workers.app import app
 
