@@ -34,7 +34,7 @@ def replay_source(ctx: StepContext) -> int | None:
 
 
 def setting(ctx: StepContext, name: str, default: Any) -> Any:
-    """A pipeline setting with its default while it is not yet declared in pipelines.core.settings."""
+    """A pipeline setting (pipelines.core.settings), its default when left empty."""
     value = getattr(ctx.settings, name, None)
     return default if value in (None, "") else value
 
