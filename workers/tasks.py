@@ -57,8 +57,10 @@ def _register_step(app: Celery, pipeline: Pipeline, step_name: str, soft: int, h
             raise self.retry(countdown=outcome.countdown, max_retries=None)
         raise Ignore()  # stops the chain; the ledger already says why
 
+    # Chains pass results by message; storing each step's result in the backend would be a wasted
+    # Redis write per task (the ledger is the record).
     app.task(run_step, name=pipeline.task_name(step_name), bind=True, base=PipelineTask, shared=False,
-             soft_time_limit=soft, time_limit=hard)
+             ignore_result=True, soft_time_limit=soft, time_limit=hard)
 
 
 def _register_dispatch(app: Celery, pipeline: Pipeline) -> None:

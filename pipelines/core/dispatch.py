@@ -1,8 +1,8 @@
 """Opening runs and handing them to a sender: the Celery chain, or the in-process runner.
 
-The row is committed before the chain is sent, and marked sent afterwards: a dispatcher that dies
-in between leaves a queued, unsent row that the next dispatch of the same interval (a redelivered
-message, catch-up or backfill) sends again.
+The row is committed before the chain is sent: a dispatcher that dies in between leaves a queued
+row with no step started, which the next dispatch of the same interval (a redelivered message,
+catch-up or backfill) sends again once it is older than runs.RESEND_AFTER.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .db import session_factory
 from .ledger import Trigger
 from .model import Pipeline
 from .registry import Registry
-from .runs import (Interval, Opened, RunRequest, due_interval, fail_stuck_runs, manual_interval, mark_sent,
+from .runs import (Interval, Opened, RunRequest, due_interval, fail_stuck_runs, manual_interval,
                    missing_intervals, open_run, scheduled_intervals)
 from .settings import Settings
 
@@ -42,8 +42,6 @@ class Dispatcher:
             opened = open_run(session, req, reprocess)
         if opened.should_send:
             self.send(pipeline, opened.run_id)
-            with self._sessions.begin() as session:
-                mark_sent(session, opened.run_id)
             metrics.run_dispatched(pipeline.name, req.trigger)
             log.info("dispatched %s run %s (%s, %s)", pipeline.name, opened.run_id, req.trigger, opened.action,
                      extra={"pipeline": pipeline.name, "run_id": opened.run_id})

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -96,6 +96,32 @@ class RunInfo:
     replay_of: int | None
 
 
+# The hot path's statements, built once: a no-op step costs a few round trips, not ORM overhead.
+_runs, _steps = PipelineRun.__table__, StepRun.__table__
+_LOCK_RUN = (select(_runs.c.id, _runs.c.pipeline, _runs.c.state, _runs.c.trigger, _runs.c.data_interval_start,
+                    _runs.c.data_interval_end, _runs.c.conf, _runs.c.counts, _runs.c.replay_of)
+             .where(_runs.c.id == bindparam("run_id")).with_for_update())
+_STEP_ROWS = select(_steps.c.id, _steps.c.step, _steps.c.attempt, _steps.c.state).where(
+    _steps.c.run_id == bindparam("run_id"))
+_MARK_LOST = (update(_steps).where(_steps.c.id.in_(bindparam("ids", expanding=True)))
+              .values(state=StepState.LOST, finished_at=bindparam("now"),
+                      error="worker lost mid-step; the message was redelivered"))
+_INSERT_ATTEMPT = insert(_steps).values(run_id=bindparam("b_run"), step=bindparam("b_step"),
+                                        attempt=bindparam("b_attempt"), state=StepState.RUNNING,
+                                        task_id=bindparam("b_task"), worker=bindparam("b_worker"),
+                                        started_at=bindparam("now"), counts={})
+_START_RUN = (update(_runs).where(_runs.c.id == bindparam("b_run"), _runs.c.state == RunState.QUEUED)
+              .values(state=RunState.RUNNING, started_at=func.coalesce(_runs.c.started_at, bindparam("now"))))
+_STEP_SUCCESS = (update(_steps).where(_steps.c.run_id == bindparam("b_run"), _steps.c.step == bindparam("b_step"),
+                                      _steps.c.attempt == bindparam("b_attempt"))
+                 .values(state=StepState.SUCCESS, finished_at=bindparam("now"), counts=bindparam("b_counts")))
+_RUN_COUNTS = (update(_runs).where(_runs.c.id == bindparam("b_run"), _runs.c.state == RunState.RUNNING)
+               .values(counts=bindparam("b_counts")).returning(_runs.c.started_at))
+_RUN_DONE = (update(_runs).where(_runs.c.id == bindparam("b_run"), _runs.c.state == RunState.RUNNING)
+             .values(counts=bindparam("b_counts"), state=RunState.SUCCESS, finished_at=bindparam("now"))
+             .returning(_runs.c.started_at))
+
+
 class StepRunner:
     """Runs one step in three round-trip-lean transactions: begin (lock the run, record the
     attempt), the step itself together with its success record (so a step's effects and its
@@ -112,12 +138,11 @@ class StepRunner:
     def _begin(self, session: Session, run_id: int, step: str,
                delivery: Delivery) -> tuple[str, int, Pipeline | None, RunInfo | None]:
         relax_commit(session)
-        run = session.get(PipelineRun, run_id, with_for_update=True)
+        run = session.execute(_LOCK_RUN, {"run_id": run_id}).first()
         if run is None or run.state in (RunState.FAILED, RunState.SKIPPED):
             return "stop", 0, None, None
         pipeline = self.registry.get(run.pipeline)
-        rows = session.execute(select(StepRun.id, StepRun.step, StepRun.attempt, StepRun.state)
-                               .where(StepRun.run_id == run_id)).all()
+        rows = session.execute(_STEP_ROWS, {"run_id": run_id}).all()
         attempts = sorted((r for r in rows if r.step == step), key=lambda r: r.attempt)
         if any(a.state == StepState.SUCCESS for a in attempts):
             nxt = pipeline.next_step(step)
@@ -127,20 +152,20 @@ class StepRunner:
         running = [a for a in attempts if a.state == StepState.RUNNING]
         if running and not delivery.redelivered:
             return "stop", 0, pipeline, None
+        now = utcnow()
         if running:
-            session.execute(update(StepRun).where(StepRun.id.in_([a.id for a in running])).values(
-                state=StepState.LOST, finished_at=utcnow(),
-                error="worker lost mid-step; the message was redelivered"))
+            session.execute(_MARK_LOST, {"ids": [a.id for a in running], "now": now})
         lost = sum(1 for a in attempts if a.state == StepState.LOST) + len(running)
         if lost > self.settings.REDELIVERY_CAP:
-            fail_run(session, self.settings, run, step, f"step {step} redelivered {lost} times after worker "
-                                                        f"loss (REDELIVERY_CAP={self.settings.REDELIVERY_CAP})")
+            fail_run(session, self.settings, session.get(PipelineRun, run_id), step,
+                     f"step {step} redelivered {lost} times after worker loss "
+                     f"(REDELIVERY_CAP={self.settings.REDELIVERY_CAP})")
             return "failed", 0, pipeline, None
         attempt = (attempts[-1].attempt if attempts else 0) + 1
-        session.add(StepRun(run_id=run_id, step=step, attempt=attempt, state=StepState.RUNNING,
-                            task_id=delivery.task_id, worker=delivery.worker, started_at=utcnow(), counts={}))
+        session.execute(_INSERT_ATTEMPT, {"b_run": run_id, "b_step": step, "b_attempt": attempt,
+                                          "b_task": delivery.task_id, "b_worker": delivery.worker, "now": now})
         if run.state == RunState.QUEUED:
-            run.state, run.started_at = RunState.RUNNING, run.started_at or utcnow()
+            session.execute(_START_RUN, {"b_run": run_id, "now": now})
         info = RunInfo(run.id, run.pipeline, run.trigger, run.data_interval_start, run.data_interval_end,
                        dict(run.conf or {}), dict(run.counts or {}), run.replay_of)
         return "run", attempt, pipeline, info
@@ -164,17 +189,12 @@ class StepRunner:
     def _record_success(self, session: Session, pipeline: Pipeline, run: RunInfo, step: str, attempt: int,
                         counts: dict[str, int]) -> bool:
         now = utcnow()
-        session.execute(update(StepRun).where(StepRun.run_id == run.id, StepRun.step == step,
-                                              StepRun.attempt == attempt)
-                        .values(state=StepState.SUCCESS, finished_at=now, counts=counts))
+        session.execute(_STEP_SUCCESS, {"b_run": run.id, "b_step": step, "b_attempt": attempt, "now": now,
+                                        "b_counts": counts})
         merged = {**run.counts, **{f"{step}.{k}": v for k, v in counts.items()}}
         last = pipeline.next_step(step) is None
-        values: dict[str, Any] = {"counts": merged}
-        if last:
-            values.update(state=RunState.SUCCESS, finished_at=now)
-        done = session.execute(update(PipelineRun).where(PipelineRun.id == run.id,
-                                                         PipelineRun.state == RunState.RUNNING)
-                               .values(**values).returning(PipelineRun.started_at)).first()
+        done = session.execute(_RUN_DONE if last else _RUN_COUNTS,
+                               {"b_run": run.id, "b_counts": merged, "now": now}).first()
         if last and done is not None:
             metrics.run_finished(run.pipeline, "success", done.started_at, now)
             return True

@@ -102,7 +102,7 @@ def _insert_if_absent(session: Session, req: RunRequest) -> int | None:
     values = dict(pipeline=req.pipeline, trigger=req.trigger, scheduled_for=req.scheduled_for,
                   data_interval_start=req.interval[0], data_interval_end=req.interval[1], conf=req.conf,
                   state=RunState.QUEUED, try_number=1, parent_run_id=req.parent_run_id,
-                  replay_of=req.replay_of, created_at=utcnow(), counts={})
+                  replay_of=req.replay_of, created_at=utcnow(), queued_at=utcnow(), counts={})
     dialect = session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
@@ -124,16 +124,21 @@ def open_run(session: Session, req: RunRequest, reprocess: str = "none") -> Open
                                                    PipelineRun.data_interval_start == req.interval[0])
                          .with_for_update())
     assert run is not None
-    if run.state == RunState.QUEUED and run.queued_at is None and utcnow() - run.created_at > RESEND_AFTER:
-        # A dispatcher died between the insert and the send. A younger unsent row belongs to a
-        # dispatcher still at work (a concurrent duplicate), which sends it itself.
+    if run.state == RunState.QUEUED and utcnow() - (run.queued_at or run.created_at) > RESEND_AFTER and \
+            session.scalar(select(func.count()).select_from(StepRun).where(
+                StepRun.run_id == run.id, StepRun.state != StepState.SUPERSEDED)) == 0:
+        # Queued long ago and no step ever started: the dispatcher died between the insert and the
+        # send (or the chain was lost). A younger row belongs to a dispatcher still at work or a
+        # chain still in the queue; a duplicate chain would be dropped by the executor anyway.
+        run.queued_at = utcnow()
         return Opened(run.id, "resend")
     rerun = (reprocess == "all" and run.state in RunState.FINISHED) or \
             (reprocess == "failed" and run.state == RunState.FAILED)
     if not rerun:
         return Opened(run.id, "exists")
     run.state, run.try_number = RunState.QUEUED, run.try_number + 1
-    run.error = run.failed_step = run.finished_at = run.started_at = run.queued_at = None
+    run.error = run.failed_step = run.finished_at = run.started_at = None
+    run.queued_at = utcnow()
     run.trigger, run.counts = req.trigger, {}
     if req.conf:
         run.conf = req.conf
@@ -141,12 +146,6 @@ def open_run(session: Session, req: RunRequest, reprocess: str = "none") -> Open
     session.execute(update(StepRun).where(StepRun.run_id == run.id, StepRun.state == StepState.SUCCESS)
                     .values(state=StepState.SUPERSEDED))
     return Opened(run.id, "rerun")
-
-
-def mark_sent(session: Session, run_id: int) -> None:
-    relax_commit(session)  # losing it in a crash only means a later dispatch resends an idempotent chain
-    session.execute(update(PipelineRun).where(PipelineRun.id == run_id, PipelineRun.queued_at.is_(None))
-                    .values(queued_at=utcnow()))
 
 
 def missing_intervals(session: Session, pipeline: Pipeline, settings: Settings,
@@ -211,6 +210,6 @@ def list_runs(session: Session, pipeline: str | None = None, state: str | None =
     return list(session.scalars(q))
 
 
-__all__ = ["RunRequest", "Opened", "open_run", "mark_sent", "due_interval", "manual_interval",
+__all__ = ["RunRequest", "Opened", "open_run", "due_interval", "manual_interval",
            "scheduled_intervals", "missing_intervals", "fail_stuck_runs", "list_runs", "run_steps",
            "Trigger"]
