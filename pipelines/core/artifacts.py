@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from datetime import datetime, timezone
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from .ledger import Artifact, RunArtifact
@@ -19,12 +21,18 @@ def content_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def store_blob(session: Session, data: bytes, content_type: str = "application/octet-stream") -> str:
     key = content_key(data)
-    if session.get(Artifact, key) is None:
-        # Two workers may store the same payload at once; the merge makes the loser a no-op update.
-        session.merge(Artifact(key=key, size=len(data), content_type=content_type,
-                               compressed=zlib.compress(data, 6)))
+    if len(data) > 65536 and session.get(Artifact, key) is not None:
+        return key  # a large payload seen before: skip compressing it again
+    # Insert-if-absent: the same payload stored twice (by two workers, or two runs) is one row.
+    session.execute(_insert(session)(Artifact).values(
+        key=key, size=len(data), content_type=content_type, compressed=zlib.compress(data, 6),
+        created_at=datetime.now(timezone.utc)).on_conflict_do_nothing(index_elements=["key"]))
     return key
 
 
@@ -49,14 +57,10 @@ class RunArtifacts:
 
     def put(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
         key = store_blob(self._session, data, content_type)
-        link = self._session.scalar(select(RunArtifact).where(RunArtifact.run_id == self._run_id,
-                                                               RunArtifact.name == name))
-        if link is None:
-            self._session.add(RunArtifact(run_id=self._run_id, step=self._step, name=name, key=key))
-        else:  # a retried step overwrites what its failed attempt stored under the same name
-            link.key = key
-            link.step = self._step
-        self._session.flush()
+        # A retried step overwrites what its failed attempt stored under the same name.
+        stmt = _insert(self._session)(RunArtifact).values(run_id=self._run_id, step=self._step, name=name, key=key)
+        self._session.execute(stmt.on_conflict_do_update(index_elements=["run_id", "name"],
+                                                         set_={"key": key, "step": self._step}))
         return key
 
     def key(self, name: str) -> str:
