@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from pipelines.core import metrics
 from pipelines.core.errors import SignalsError, TransientError
 from pipelines.core.ratelimit import RateLimiter
 
@@ -165,7 +166,8 @@ class HttpClient:
         self.backoff_max = backoff_max
         self.max_retry_after = max_retry_after
         self.source = source
-        self.on_event = on_event
+        # Every client counts its requests, errors and waits per source unless told otherwise.
+        self.on_event = on_event if on_event is not None else metrics.upstream_event
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
         self._rng = random.Random()
