@@ -87,7 +87,7 @@ SPECS: tuple[Spec, ...] = (
     _s("upstream", "CTGOV_MAX_RPS", "float", 1.0, "requests per second to ClinicalTrials.gov"),
     _s("upstream", "ORANGE_BOOK_URL", "str", "https://www.fda.gov/media/76860/download",
        "Orange Book data files ZIP"),
-    _s("upstream", "PARAGRAPH_IV_URL", "str", "https://www.fda.gov/media/133240/download",
+    _s("upstream", "PARAGRAPH_IV_URL", "str", "https://www.fda.gov/media/82686/download",
        "FDA Paragraph IV certification list"),
     _s("upstream", "USPTO_BASE_URL", "str", "https://api.uspto.gov", "USPTO Open Data Portal"),
     _s("upstream", "USPTO_API_KEY", "str", "", "USPTO enricher is off without a key", secret=True),
