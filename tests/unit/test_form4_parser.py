@@ -1,11 +1,14 @@
 """Form 4 ownership XML parser: every fixture row checked field by field against the XML."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import xml.etree.ElementTree as ET
 from datetime import date
 from decimal import Decimal
 
+import defusedxml
 import pytest
 
 from pipelines.core.errors import DataError
@@ -16,6 +19,8 @@ from pipelines.sources.edgar.form4 import (
     mentions_10b5_1_plan,
     parse_form4,
 )
+from pipelines.sources.edgar.form4_rows import TAG_NAMES
+from pipelines.sources.edgar.xml_safety import guarded_expat, parse_xml
 from tests.conftest import shared_fixture
 
 FLWS = "form4_1800flowers_P_purchase_3_owners_X0508.xml"
@@ -412,3 +417,93 @@ def test_bad_boolean_and_bad_date():
 def test_empty_payload():
     with pytest.raises(DataError, match="empty payload"):
         parse_form4(b"  \n")
+
+
+# --- fast paths: same results as the plain ones -------------------------------------------------
+
+def test_field_footnotes_follow_field_order_not_document_order():
+    # TCR2 row 0: F1 on transactionPricePerShare, then F2 on natureOfOwnership further down.
+    row = parse(TCR2).transactions[0]
+    assert row.field_footnotes == (("nature_of_ownership", ("F2",)), ("price", ("F1",)))
+    assert row.footnote_ids == ("F1", "F2")
+
+
+
+def test_footnote_ids_are_stripped_distinct_and_never_blank():
+    body = raw(TCR2).replace(b'<footnoteId id="F1"/>', b'<footnoteId id="F1"/><footnoteId id=" F1 "/><footnoteId id=""/>', 1)
+    body = body.replace(b'<footnoteId id="F2"/>', b'<footnoteId id=" "/>', 1)
+    row = parse_form4(body).transactions[0]
+    assert row.field_footnotes == (("price", ("F1",)),)
+    assert row.footnote_ids == ("F1",)
+
+def test_first_bad_value_in_field_order_is_reported():
+    # The bad date comes first in the document, but owned-after is checked first.
+    body = raw(TCR2).replace(b"<value>2023-05-11</value>", b"<value>11/05/2023</value>", 1)
+    body = body.replace(b"<value>4338617</value>", b"<value>4,338,617</value>")
+    with pytest.raises(DataError, match=r"sharesOwnedFollowingTransaction: '4,338,617' is not a number") as err:
+        parse_form4(body)
+    assert err.value.record_key == "nonDerivativeTransaction[0]/postTransactionAmounts/sharesOwnedFollowingTransaction"
+    only_date = raw(TCR2).replace(b"<value>2023-05-11</value>", b"<value>11/05/2023</value>", 1)
+    with pytest.raises(DataError, match=r"nonDerivativeTransaction\[0\]/transactionDate: '11/05/2023' is not a YYYY-MM-DD"):
+        parse_form4(only_date)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2023-05-11-04:00", date(2023, 5, 11)),  # offset suffix: not the fromisoformat fast path
+    ("2023-05-11Z", date(2023, 5, 11)),
+    ("2023-02-30", "is not a valid date"),
+    ("2023-W19-4", "is not a YYYY-MM-DD date"),  # an ISO week date, which fromisoformat would take
+    ("20230511", "is not a YYYY-MM-DD date"),
+])
+def test_transaction_dates(text, expected):
+    body = raw(TCR2).replace(b"<value>2023-05-11</value>", b"<value>" + text.encode() + b"</value>", 1)
+    if isinstance(expected, date):
+        assert parse_form4(body).transactions[0].date == expected
+    else:
+        with pytest.raises(DataError, match=re.escape(f"transactionDate: {text!r} {expected}")):
+            parse_form4(body)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TRANSACTIONS))
+def test_records_hold_every_field(name):
+    # Records are built without __init__ for speed: each must still hold all of its fields and
+    # compare equal to the same record built by its __init__.
+    doc = parse(name)
+    for record in (doc, doc.issuer, *doc.owners, *doc.transactions, *doc.holdings, *doc.signatures):
+        assert set(vars(record)) == {f.name for f in dataclasses.fields(record)}, type(record).__name__
+        assert dataclasses.replace(record) == record
+
+
+def test_seeded_names_do_not_change_the_tree():
+    body = raw(SNOW)
+    seeded = parse_xml(body, plain=True, names=TAG_NAMES)
+    assert ET.tostring(seeded) == ET.tostring(parse_xml(body, plain=True)) == ET.tostring(ET.fromstring(body))
+    # expat adds every name it meets to its table: a shared seed must not grow with untrusted names.
+    seed = {"value": "value"}
+    guarded_expat(ET.TreeBuilder(), seed).Parse(b"<ownershipDocument><newName newAttribute='1'/></ownershipDocument>", True)
+    assert seed == {"value": "value"}
+
+
+# Each guard stands on its own: with the DTD guard lifted, the next one down still refuses.
+ENTITY_DECL = b'<!DOCTYPE r [<!ENTITY e "x">]><r>&e;</r>'
+UNPARSED_ENTITY = b'<!DOCTYPE r [<!NOTATION png SYSTEM "png"><!ENTITY e SYSTEM "e.png" NDATA png>]><r/>'
+EXTERNAL_REF = b'<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">]><r>&e;</r>'
+
+
+@pytest.mark.parametrize("payload, lifted, refused", [
+    (ENTITY_DECL, ("StartDoctypeDeclHandler",), defusedxml.EntitiesForbidden),
+    (UNPARSED_ENTITY, ("StartDoctypeDeclHandler", "EntityDeclHandler"), defusedxml.EntitiesForbidden),
+    (EXTERNAL_REF, ("StartDoctypeDeclHandler", "EntityDeclHandler"), defusedxml.ExternalReferenceForbidden),
+], ids=["entity-declaration", "unparsed-entity", "external-entity-reference"])
+def test_each_expat_guard_refuses_on_its_own(payload, lifted, refused):
+    parser = guarded_expat(ET.TreeBuilder())
+    for handler in lifted:
+        setattr(parser, handler, None)
+    with pytest.raises(refused):
+        parser.Parse(payload, True)
+
+
+def test_expat_errors_read_as_data_errors():
+    # expat counts columns from 0: the "&" is the 20th character.
+    with pytest.raises(DataError, match="malformed or truncated XML at line 1, column 19: undefined entity"):
+        parse_form4(b"<ownershipDocument>&e;</ownershipDocument>")
