@@ -5,8 +5,8 @@
    gone out, so the row is flagged `possible_duplicate` and counted when it is sent again.
    PostgreSQL claims with FOR UPDATE SKIP LOCKED, so concurrent workers take disjoint rows.
 2. Send, row by row, outside any transaction: take the alert's Redis lease (notifications.lease;
-   another worker holding it means skip), wait for the channel's rate limit (queue, never drop),
-   send through the channel.
+   another worker holding it means skip) and, in the same round trip, a slot in the channel's rate
+   window (when the window is full, wait for one: queue, never drop), send through the channel.
 3. Write back in batches: sent (with the provider id); `ChannelUnavailable` back to pending with
    exponential backoff that honours Retry-After (never dropped; the rest of the batch for that
    channel waits with it); `ChannelRejected` failed; a channel that is off or not configured
@@ -36,7 +36,7 @@ from pipelines.core.signal_models import AlertOutbox
 
 from .channels import ChannelRejected
 from .delivery_channels import ChannelSet, channel_set, rate_limiter, send_row
-from .lease import AlertLeases, Sent, redis_client
+from .lease import AlertLeases, RateSlot, Sent, redis_client
 
 DELIVER_TASK = "alerts.deliver"
 SWEEP_TASK = "alerts.sweep"
@@ -165,13 +165,14 @@ def _due(now: datetime) -> Any:
 def claim(session: Session, *, now: datetime, lease_seconds: int, limit: int,
           run_id: int | None = None) -> list[Claimed]:
     """Mark up to `limit` due rows `sending` under a lease; the caller commits."""
+    lease_until = now + timedelta(seconds=lease_seconds)
+    if session.get_bind().dialect.name == "postgresql":
+        return _claim_pg(session, now=now, lease_until=lease_until, limit=limit, run_id=run_id)
     query = (select(_T.c.id, _T.c.idempotency_key, _T.c.kind, _T.c.channel, _T.c.payload, _T.c.attempts,
                     _T.c.state, _T.c.possible_duplicate, _T.c.created_at)
              .where(_due(now)).order_by(_T.c.next_attempt_at, _T.c.id).limit(limit))
     if run_id is not None:
         query = query.where(_T.c.run_id == run_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
     rows = session.execute(query).all()
     if not rows:
         return []
@@ -179,13 +180,34 @@ def claim(session: Session, *, now: datetime, lease_seconds: int, limit: int,
     # claimed a row in between; only the rows this UPDATE changed are ours.
     taken = set(session.scalars(
         update(_T).where(_T.c.id.in_([r.id for r in rows]), _due(now))
-        .values(state="sending", lease_until=now + timedelta(seconds=lease_seconds), attempts=_T.c.attempts + 1,
+        .values(state="sending", lease_until=lease_until, attempts=_T.c.attempts + 1,
                 possible_duplicate=or_(_T.c.possible_duplicate, _T.c.state == "sending"))
         .returning(_T.c.id)))
     return [Claimed(id=r.id, key=r.idempotency_key, kind=r.kind, channel=r.channel, payload=dict(r.payload),
                     attempts=r.attempts + 1, stale=r.state == "sending", flagged=bool(r.possible_duplicate),
                     created_at=r.created_at)
             for r in rows if r.id in taken]
+
+
+def _claim_pg(session: Session, *, now: datetime, lease_until: datetime, limit: int,
+              run_id: int | None) -> list[Claimed]:
+    """The claim in one statement: a CTE locks due rows (SKIP LOCKED), the UPDATE marks them. A row
+    another worker changed before our lock is re-checked by PostgreSQL (READ COMMITTED re-evaluates
+    the WHERE on the locked version), so no second due test is needed."""
+    picked = select(_T.c.id, _T.c.state, _T.c.possible_duplicate).where(
+        _due(now), *([_T.c.run_id == run_id] if run_id is not None else []))
+    cte = picked.order_by(_T.c.next_attempt_at, _T.c.id).limit(limit).with_for_update(skip_locked=True).cte()
+    rows = session.execute(
+        update(_T).where(_T.c.id == cte.c.id)
+        .values(state="sending", lease_until=lease_until, attempts=_T.c.attempts + 1,
+                possible_duplicate=or_(_T.c.possible_duplicate, cte.c.state == "sending"))
+        .returning(_T.c.id, _T.c.idempotency_key, _T.c.kind, _T.c.channel, _T.c.payload, _T.c.attempts,
+                   _T.c.created_at, _T.c.next_attempt_at, cte.c.state.label("was"),
+                   cte.c.possible_duplicate.label("flagged"))).all()
+    # RETURNING has no order; the batch goes out oldest first, as the SELECT picked it.
+    return [Claimed(id=r.id, key=r.idempotency_key, kind=r.kind, channel=r.channel, payload=dict(r.payload),
+                    attempts=r.attempts, stale=r.was == "sending", flagged=bool(r.flagged), created_at=r.created_at)
+            for r in sorted(rows, key=lambda r: (r.next_attempt_at, r.id))]
 
 
 class _Clock:
@@ -274,8 +296,11 @@ class _Batch:
             self._record(Result(row.id, "pending", next_attempt_at=at, error=f"not tried: {error}",
                                 undo_attempt=True, possible_duplicate=row.flagged))
             return
-        token = self.leases.acquire(row.key, self.unmarked)
+        limiter = rate_limiter(self.settings, row.channel)
+        taken = self.leases.take(row.key, self.unmarked,
+                                 RateSlot.of(limiter, f"alerts:{row.channel}") if limiter else None)
         self.unmarked = None
+        token, slot = taken.token, taken.slot
         if token is None:
             token = self._held(row)
             if token is None:
@@ -288,8 +313,7 @@ class _Batch:
                         row.key, row.channel)
         duplicate = row.flagged or row.stale
         try:
-            limiter = rate_limiter(self.settings, row.channel)
-            if limiter is not None:
+            if limiter is not None and not slot:  # the window was full: queue for a slot, never drop
                 limiter.acquire(f"alerts:{row.channel}")
             result = send_row(channel, row.kind, row.payload, self.settings, self.sessions)
         except DataError as exc:

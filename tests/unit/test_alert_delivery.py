@@ -22,6 +22,7 @@ from notifications.outbox import DeliveryReport, retry_delay
 from pipelines.core.errors import DataError
 from pipelines.core.registry import load_registry
 from pipelines.core.settings import Settings, load_settings
+from pipelines.core.signals import DedupState, dedup_decision
 
 
 @pytest.fixture
@@ -120,3 +121,16 @@ def test_the_sweeper_runs_on_the_alerts_queue_every_alert_sweep_seconds(settings
     assert sweep["task"] == "alerts.sweep"
     assert sweep["schedule"].run_every.total_seconds() == 45
     assert sweep["options"] == {"queue": "alerts", "expires": 45}
+
+
+def test_dedup_holds_inside_the_window_and_re_alerts_on_expiry_a_rise_of_one_step_or_a_higher_tier(settings):
+    rules = settings.replace(ALERT_DEDUP_WINDOW_HOURS=24, ALERT_RESCORE_STEP=1.0)
+    start = utc(2025, 3, 4, 12)
+    last = DedupState(generation=2, window_started_at=start, last_score=7.2, last_tier="high", suppressed=0)
+    held, alerts = dedup_decision(last, 8.1, "high", start + timedelta(hours=23, minutes=59), rules)
+    assert not alerts and held == DedupState(2, start, 7.2, "high", 1)
+    for score, tier, at in [(8.2, "high", start + timedelta(hours=1)),  # 7.2 + 1.0
+                            (7.3, "critical", start + timedelta(hours=1)),  # a higher tier
+                            (6.0, "realtime", start + timedelta(hours=24))]:  # the window is over
+        after, alerts = dedup_decision(held, score, tier, at, rules)
+        assert alerts and after == DedupState(3, at, score, tier, 1)
