@@ -19,10 +19,13 @@ from pipelines.sources.edgar.thirteenf import (
     diff_quarters,
     parse_cover,
     parse_infotable,
+    parse_infotable_expat,
     report_as_of,
     thirteenf_to_json,
     value_multiplier,
 )
+from pipelines.sources.edgar.thirteenf_scan import scan_infotable
+from pipelines.thirteenf.store import holding_text, with_filing_id
 from tests.conftest import shared_fixture
 
 LTS_FILED = date(2023, 11, 14)  # signatureDate of the LTS One cover; filed the same day
@@ -386,3 +389,159 @@ def test_bad_amendments_are_refused(lts_cover_raw: bytes, lts_table_raw: bytes) 
         apply_amendment(base, too_early)
     with pytest.raises(DataError, match="neither RESTATEMENT nor NEW HOLDINGS"):
         _amendment_cover(lts_cover_raw, b"CORRECTION")
+
+
+# --- fast path (compiled-regex scanner) against expat -------------------------------------------------
+
+def _both(raw: bytes, filed: date = LTS_FILED) -> tuple[list, list]:
+    """The scanner's holdings (asserting it took the document) and expat's, which must have no errors."""
+    scanned = scan_infotable(raw, filed)
+    assert scanned is not None, raw[:300]
+    expat, errors = parse_infotable_expat(raw, filed=filed)
+    assert errors == []
+    return scanned, expat
+
+
+def test_fast_path_matches_expat_on_the_fixtures(lts_table_raw: bytes, brk_table_raw: bytes) -> None:
+    for raw, filed in ((lts_table_raw, LTS_FILED), (brk_table_raw, BRK_FILED), (lts_table_raw, date(2022, 5, 16))):
+        scanned, expat = _both(raw, filed)
+        assert scanned == expat and len(scanned) == raw.count(b"nameOfIssuer>") // 2
+        assert [vars(h) for h in scanned] == [vars(h) for h in expat]  # nothing extra stored either
+
+
+# Every field's variants; row i takes variant i % len of each list (lengths chosen so combinations mix).
+_NAMES = ("ACME CORP", "  SPACED NAME\t", "A&amp;B &lt;C&gt; &quot;D&quot; &apos;E&apos;", "NUM&#65;&#x42;",
+          "CAF\u00c9 S.A.", "NBSP\u00a0", "TAB&#9;IN", "BACK\\SLASH", "X > Y", "&#x10000;WIDE")
+_TITLES = ("COM", "", "SPON ADR", " CL A ", "W&amp;T", "\u00c9")
+_CUSIPS = ("023135106", "g0403h108", "\n 12345678Z \n", "00507V109", "9128285M8")
+_FIGIS = (None, "BBG000BVPV84", "")
+_VALUES = ("17479000", " 0 ", "007", "1302218536", "12")
+_SH_PRN = (("100", "SH"), ("\n 5 \n", "PRN"), ("772000", "sh"), ("0", "prn"))
+_PUT_CALL = (None, "Put", "CALL", "call", "Call", "PUT", "put")
+_DISCRETIONS = ("SOLE", "DFND", "otr", "Dfnd", "OTR", "sole", "Otr", "dfnd", "Sole")
+_OTHERS = (None, "", "4", "4,8,11", " 1 , 2 ", "1\n2", ",3,", "\t7\t")
+_VOTING = (("0", "0", "0"), ("137500", " 5", "0"), ("1", "2", "\n3\n"))
+
+
+def _generated_table(rows: int, prefix: str, ws: str, head: str) -> bytes:
+    p = f"{prefix}:" if prefix else ""
+    xmlns = (f' xmlns:{prefix}="http://www.sec.gov/edgar/document/thirteenf/informationtable"' if prefix
+             else ' xmlns="http://www.sec.gov/edgar/document/thirteenf/informationtable"')
+
+    def el(name: str, text: str | None, depth: int) -> str:
+        return "" if text is None else f"{ws * depth}<{p}{name}>{text}</{p}{name}>{ws and chr(10)}"
+
+    out = [head, f"<{p}informationTable{xmlns} xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\""
+           ' xsi:schemaLocation="http://www.sec.gov/edgar/document/thirteenf/informationtable x.xsd">\n']
+    for i in range(rows):
+        amount, sh_prn = _SH_PRN[i % len(_SH_PRN)]
+        sole, shared, none = _VOTING[i % len(_VOTING)]
+        out += [f"{ws}<{p}infoTable>\n", el("nameOfIssuer", _NAMES[i % len(_NAMES)], 2),
+                el("titleOfClass", _TITLES[i % len(_TITLES)], 2), el("cusip", _CUSIPS[i % len(_CUSIPS)], 2),
+                el("figi", _FIGIS[i % len(_FIGIS)], 2), el("value", _VALUES[i % len(_VALUES)], 2),
+                f"{ws * 2}<{p}shrsOrPrnAmt>", el("sshPrnamt", amount, 3), el("sshPrnamtType", sh_prn, 3),
+                f"</{p}shrsOrPrnAmt>", el("putCall", _PUT_CALL[i % len(_PUT_CALL)], 2),
+                el("investmentDiscretion", _DISCRETIONS[i % len(_DISCRETIONS)], 2),
+                el("otherManager", _OTHERS[i % len(_OTHERS)], 2), f"<{p}votingAuthority>",
+                el("Sole", sole, 3), el("Shared", shared, 3), el("None", none, 3),
+                f"</{p}votingAuthority>{ws}</{p}infoTable>{ws and chr(10)}"]
+    out.append(f"</{p}informationTable>\n")
+    return "".join(out).encode("utf-8")
+
+
+@pytest.mark.parametrize("prefix,ws,head", [
+    ("ns1", "\t", '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'),
+    ("", "  ", ""),
+    ("n", "", "<?xml version='1.0' encoding='utf-8'?>"),
+    ("", "\r\n ", '\ufeff<?xml version="1.0"?>\r\n'),
+    ("a.b", " ", ""),
+])
+def test_fast_path_matches_expat_on_every_field_variant(prefix: str, ws: str, head: str) -> None:
+    raw = _generated_table(2520, prefix, ws, head)  # 2520: a multiple of every variant list's length
+    for filed in (LTS_FILED, date(2022, 11, 14)):
+        scanned, expat = _both(raw, filed)
+        assert scanned == expat and len(scanned) == 2520
+    # Values written into the generator above, decoded by hand.
+    assert [h.name_of_issuer for h in scanned[:10]] == [
+        "ACME CORP", "SPACED NAME", "A&B <C> \"D\" 'E'", "NUMAB", "CAF\u00c9 S.A.", "NBSP", "TAB\tIN",
+        "BACK\\SLASH", "X > Y", "\U00010000WIDE"]
+    assert [h.title_of_class for h in scanned[:6]] == ["COM", "", "SPON ADR", "CL A", "W&T", "\u00c9"]
+    assert [h.cusip for h in scanned[:3]] == ["023135106", "G0403H108", "12345678Z"]
+    assert [h.value_usd for h in scanned[:3]] == [17479000000, 0, 7000]  # filed in 2022: thousands
+    assert [(h.shares_or_principal, h.sh_prn_type) for h in scanned[:4]] == [
+        (100, "SH"), (5, "PRN"), (772000, "SH"), (0, "PRN")]
+    assert [h.put_call for h in scanned[:7]] == [None, "Put", "Call", "Call", "Call", "Put", "Put"]
+    assert [h.investment_discretion for h in scanned[:3]] == ["SOLE", "DFND", "OTR"]
+    assert [h.other_managers for h in scanned[:8]] == [(), (), (4,), (4, 8, 11), (1, 2), (1, 2), (3,), (7,)]
+    assert [(h.voting_sole, h.voting_shared, h.voting_none) for h in scanned[:3]] == [
+        (0, 0, 0), (137500, 5, 0), (1, 2, 3)]
+    assert [h.row for h in scanned] == list(range(1, 2521))
+
+
+_EVIL = b'<!DOCTYPE ns1:informationTable [<!ENTITY evil "EVIL">]>'
+
+
+@pytest.mark.parametrize("old,new", [
+    (b"?>\n", b"?>\n<!DOCTYPE ns1:informationTable>\n"),  # DOCTYPE, no entities
+    (b"?>\n", b"?>\n" + _EVIL),  # ENTITY declared, not used
+    (b"AMAZON COM INC", b"AMAZON &evil;"),  # entity used, never declared
+    (b"CSX CORP", b"CSX <!-- note --> CORP"),
+    (b"CSX CORP", b"<![CDATA[CSX CORP]]>"),
+    (b"CSX CORP", b"CSX ]]> CORP"),
+    (b"CSX CORP", b"CSX<?pi x?>CORP"),
+    (b"CSX CORP", b"CSX\rCORP"),
+    (b"CSX CORP", b"CSX\x01CORP"),
+    (b"CSX CORP", b"CSX &nbsp; CORP"),
+    (b"CSX CORP", b"CSX &#0; CORP"),
+    (b"CSX CORP", b""),  # missing name: a bad row
+    (b"126408103", b"12640"),  # bad CUSIP: a bad row
+    (b"<ns1:value>17479000", b"<ns1:value>1" + b"0" * 40),
+    (b"<ns1:investmentDiscretion>SOLE", b"<ns1:extra>1</ns1:extra><ns1:investmentDiscretion>SOLE"),
+    (b"\t<ns1:infoTable>", b"\t<ns1:infoTable id=\"1\">"),
+    (b"<ns1:putCall>", b"<ns1:putCall>"),  # placeholder replaced below: an empty <putCall/>
+    (b"xmlns:ns1=", b"xmlns:ns2="),  # unbound prefix
+    (b"xmlns:ns1=", b'a="1" a="2" xmlns:ns1='),  # duplicate attribute
+    (b'encoding="UTF-8"', b'encoding="ISO-8859-1"'),
+    (b"</ns1:informationTable>", b"</ns1:informationTable><x/>"),
+    (b"<ns1:titleOfClass>COM</ns1:titleOfClass>\n\t\t<ns1:cusip>023135106</ns1:cusip>",
+     b"<ns1:cusip>023135106</ns1:cusip>\n\t\t<ns1:titleOfClass>COM</ns1:titleOfClass>"),  # order
+])
+def test_anything_unusual_goes_to_expat_with_identical_results(lts_table_raw: bytes, old: bytes, new: bytes) -> None:
+    if old == b"<ns1:putCall>":
+        old, new = b"</ns1:shrsOrPrnAmt>", b"</ns1:shrsOrPrnAmt><ns1:putCall/>"
+    assert old in lts_table_raw
+    raw = lts_table_raw.replace(old, new, 1)
+    assert scan_infotable(raw, LTS_FILED) is None
+    holdings, errors = parse_infotable(raw, filed=LTS_FILED)
+    expat, expat_errors = parse_infotable_expat(raw, filed=LTS_FILED)
+    assert holdings == expat
+    assert [(str(e.error), e.error.record_key, e.raw) for e in errors] == [
+        (str(e.error), e.error.record_key, e.raw) for e in expat_errors]
+
+
+def test_prefix_is_matched_literally() -> None:
+    raw = _generated_table(3, "a.b", "", "").replace(b"<a.b:infoTable>", b"<aXb:infoTable>", 1)
+    assert scan_infotable(raw, LTS_FILED) is None
+    holdings, errors = parse_infotable(raw, filed=LTS_FILED)
+    assert len(errors) == 1 and "malformed" in str(errors[0].error)
+
+
+def test_dtd_and_entity_documents_never_take_the_fast_path(lts_table_raw: bytes) -> None:
+    for raw in (lts_table_raw.replace(b"?>\n", b"?>\n" + _EVIL, 1).replace(b"AMAZON COM INC", b"&evil;"),
+                lts_table_raw.replace(b"?>\n", b"?>\n<!DOCTYPE ns1:informationTable SYSTEM \"http://x/t.dtd\">", 1),
+                _generated_table(3, "", "", '<!DOCTYPE t [<!ENTITY a "aaaa">]>')):
+        assert scan_infotable(raw, LTS_FILED) is None
+        holdings, errors = parse_infotable(raw, filed=LTS_FILED)
+        assert holdings == [] and len(errors) == 1 and "entities or a DTD" in str(errors[0].error)
+        assert errors[0].raw == raw
+
+
+def test_copy_text_of_a_filing_is_escaped_and_numbered(lts_table_raw: bytes) -> None:
+    holdings = parse_infotable(lts_table_raw, filed=LTS_FILED)[0][:2]
+    assert with_filing_id(42, holding_text(holdings)) == (
+        "42\t1\t023135106\tAMAZON COM INC\tCOM\t17479000\t137500\tSH\t\\N\tSOLE\t\t137500\t0\t0\n"
+        "42\t2\t22160N109\tCOSTAR GROUP INC\tCOM\t7689000\t100000\tSH\t\\N\tSOLE\t\t100000\t0\t0\n")
+    odd = replace(holdings[1], name_of_issuer="A\tB\\C", title_of_class="CL\nA", put_call="Put", other_managers=(4, 8))
+    assert with_filing_id(7, holding_text([holdings[0], odd])).splitlines()[1] == (
+        "7\t2\t22160N109\tA\\tB\\\\C\tCL\\nA\t7689000\t100000\tSH\tPut\tSOLE\t4,8\t100000\t0\t0")
+    assert with_filing_id(7, holding_text([])) == ""

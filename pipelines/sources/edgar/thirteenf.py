@@ -10,11 +10,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import DefusedXMLParser, fromstring
+from defusedxml.ElementTree import DefusedXMLParser
 
 from pipelines.core.errors import DataError
 
@@ -24,6 +25,7 @@ AMENDMENT_TYPES = ("RESTATEMENT", "NEW HOLDINGS")
 DISCRETIONS = frozenset({"SOLE", "DFND", "OTR"})
 _CUSIP = re.compile(r"[0-9A-Z]{9}")
 _SPLIT = re.compile(r"[,\s]+")
+_VALUE_USD = attrgetter("value_usd")
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ def value_multiplier(filed: date) -> int:
 def parse_cover(raw: bytes, *, source: str = SOURCE) -> CoverPage:
     """Parse a 13F `primary_doc.xml` cover page; raises DataError naming the missing field."""
     try:
-        root = fromstring(raw, forbid_dtd=True)
+        root = _tree(raw)
     except ParseError as exc:
         raise DataError(f"13F cover page XML is malformed: {exc}", source=source) from None
     except DefusedXmlException as exc:
@@ -181,12 +183,38 @@ def parse_cover(raw: bytes, *, source: str = SOURCE) -> CoverPage:
     )
 
 
+def _tree(raw: bytes) -> Element:
+    """A small document as an element tree, built by C code only.
+
+    defusedxml's parser is ElementTree's pure-Python one, a Python call per element; here expat feeds
+    the C TreeBuilder directly, while defusedxml's DTD and entity guards stay on. Tags keep expat's
+    "uri}local" form (no leading "{"); only local names are read.
+    """
+    builder = TreeBuilder()
+    parser = DefusedXMLParser(target=builder, forbid_dtd=True)  # EDGAR never sends a DTD
+    expat = parser.parser
+    expat.StartElementHandler, expat.EndElementHandler = builder.start, builder.end
+    expat.CharacterDataHandler, expat.buffer_text = builder.data, True
+    expat.ordered_attributes = False  # TreeBuilder.start takes a dict
+    parser.feed(raw)
+    return parser.close()
+
+
 def parse_infotable(raw: bytes, *, filed: date, source: str = SOURCE) -> tuple[list[Holding], list[BadRecord]]:
     """Stream an information table (any namespace prefix) into holdings plus the rows that failed.
 
     A truncated or malformed document keeps the rows read before the break and reports one error
-    carrying the whole payload.
+    carrying the whole payload. Plain tables (the usual case) go through a compiled-regex scanner;
+    anything it does not recognise, every bad row included, is read by expat as before.
     """
+    scanned = _scan.scan_infotable(raw, filed)
+    if scanned is not None:
+        return scanned, []
+    return parse_infotable_expat(raw, filed=filed, source=source)
+
+
+def parse_infotable_expat(raw: bytes, *, filed: date, source: str = SOURCE) -> tuple[list[Holding], list[BadRecord]]:
+    """`parse_infotable` through expat alone: any well-formed table, and the errors of bad ones."""
     reader = _TableReader(raw, filed, source)
     parser = DefusedXMLParser(target=reader, forbid_dtd=True)  # EDGAR never sends a DTD
     expat = reader.expat = parser.parser
@@ -290,7 +318,7 @@ def check_against_cover(holdings: Sequence[Holding], cover: CoverPage) -> DataEr
     if cover.value_total is None or not holdings:
         return None
     unit = value_multiplier(holdings[0].filed)
-    total = sum(h.value_usd for h in holdings)
+    total = sum(map(_VALUE_USD, holdings))
     expected = cover.value_total * unit
     if abs(total - expected) * 2 > unit * len(holdings):
         return DataError(f"13F information table values sum to ${total:,} but the cover's tableValueTotal is "
@@ -514,3 +542,7 @@ def _holding(f: Mapping[str, str], row: int, filed: date, multiplier: int, sourc
         voting_none=_int(f.get("None"), "votingAuthority/None", source, key),
         filed=filed, row=row,
     )
+
+
+# The fast path reads Holding from this module, so it is bound last (see parse_infotable).
+from . import thirteenf_scan as _scan

@@ -1,0 +1,219 @@
+"""Fast path for 13F information tables: compiled regular expressions over the decoded text.
+
+An EDGAR information table is millions of near-identical rows; expat with a Python callback per
+element spends most of a quarter's load in those callbacks. `scan_infotable` reads the plain shape
+the SEC's own schema produces (an optional XML declaration, one root, `infoTable` rows with the
+schema's elements in schema order, text and the five predefined or numeric character references,
+one namespace prefix throughout) and answers None for anything else, so the caller parses with
+expat instead. It never decides that a row or document is bad: a row it cannot turn into a valid
+Holding makes the whole document go to expat, so error messages, quarantined bytes and the rows kept
+are exactly the expat path's. Documents with any `<!` (DOCTYPE, ENTITY, comments, CDATA) are never
+scanned: entity declarations only ever reach defusedxml, which refuses them.
+"""
+from __future__ import annotations
+
+import gc
+import re
+from datetime import date
+
+from .thirteenf import Holding, value_multiplier
+
+# XML white space only (\s would also take \f and \v, which XML forbids); possessive, since nothing that
+# follows it starts with white space, which spares the regex engine its backtracking bookkeeping.
+_W = r"[ \t\r\n]*+"
+# Character data without markup, without characters XML forbids (expat would reject them) and without
+# \r (expat turns \r and \r\n into \n inside text; rows carrying one go to expat).
+_CHARS = r"[^<&\r\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
+_REF = r"&(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});"
+_TEXT = rf"({_CHARS}*(?:{_REF}{_CHARS}*)*)"
+_MANAGERS = "([0-9, \t\r\n]{0,1000})"
+_NAME = r"[A-Za-z_][A-Za-z0-9._-]*"
+_ATTR_CHARS = r"<&\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff"
+_ATTR = re.compile(rf"[ \t\r\n]+({_NAME}(?::{_NAME})?)[ \t\r\n]*=[ \t\r\n]*"
+                   rf"(?:\"([^\"{_ATTR_CHARS}]*)\"|'([^'{_ATTR_CHARS}]*)')")
+_HEAD = re.compile(
+    rf"\ufeff?(?:<\?xml[ \t\r\n]+version{_W}={_W}([\"'])1\.0\1"
+    rf"(?:[ \t\r\n]+encoding{_W}={_W}([\"'])(?:[Uu][Tt][Ff]-8)\2)?"
+    rf"(?:[ \t\r\n]+standalone{_W}={_W}([\"'])(?:yes|no)\3)?{_W}\?>)?{_W}"
+    rf"<(?:({_NAME}):)?informationTable((?:[ \t\r\n]+{_NAME}(?::{_NAME})?{_W}={_W}(?:\"[^\"]*\"|'[^']*'))*){_W}>")
+_RESERVED_URIS = frozenset({"http://www.w3.org/XML/1998/namespace", "http://www.w3.org/2000/xmlns/"})
+_ROW_CACHE: dict[str, re.Pattern[str]] = {}
+_CACHED_PREFIXES = 16  # EDGAR uses two or three; a stream of odd prefixes must not grow the caches forever
+_NAMED = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+_REFS = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));")  # _REF, with groups
+
+
+class _NotPlain(Exception):
+    """Something the scanner leaves to expat: a character reference XML forbids, a row without a name."""
+
+
+def _row_pattern(prefix: str) -> re.Pattern[str]:
+    pattern = _ROW_CACHE.get(prefix)
+    if pattern is not None:
+        return pattern
+    p = f"{re.escape(prefix)}:" if prefix else ""  # a prefix may hold ".", which a pattern reads as any character
+
+    def leaf(name: str, body: str) -> str:
+        return f"<{p}{name}>{body}</{p}{name}>{_W}"
+
+    def number(name: str) -> str:  # a bounded digit run: int() refuses strings of thousands of digits
+        return leaf(name, f"{_W}([0-9]{{1,30}}){_W}")
+
+    def word(name: str, choices: str) -> str:
+        return leaf(name, f"{_W}({choices}){_W}")
+
+    source = (
+        f"{_W}<{p}infoTable>{_W}"
+        + leaf("nameOfIssuer", _TEXT) + leaf("titleOfClass", _TEXT)
+        + leaf("cusip", f"{_W}([0-9A-Za-z]{{9}}){_W}")
+        + f"(?:{leaf('figi', _TEXT.replace('(', '(?:', 1))})?"
+        + number("value")
+        + f"<{p}shrsOrPrnAmt>{_W}" + number("sshPrnamt") + word("sshPrnamtType", "SH|PRN|sh|prn|Sh|Prn")
+        + f"</{p}shrsOrPrnAmt>{_W}"
+        + f"(?:{word('putCall', 'Put|Call|PUT|CALL|put|call')})?"
+        + word("investmentDiscretion", "SOLE|DFND|OTR|sole|dfnd|otr|Sole|Dfnd|Otr")
+        + f"(?:{leaf('otherManager', _MANAGERS)})?"
+        + f"<{p}votingAuthority>{_W}" + number("Sole") + number("Shared") + number("None")
+        + f"</{p}votingAuthority>{_W}</{p}infoTable>"
+    )
+    pattern = re.compile(source)
+    if len(_ROW_CACHE) < _CACHED_PREFIXES:
+        _ROW_CACHE[prefix] = pattern
+    return pattern
+
+
+def _ref(m: re.Match[str]) -> str:
+    named, decimal, hexadecimal = m.groups()
+    if named is not None:
+        return _NAMED[named]
+    code = int(decimal) if decimal is not None else int(hexadecimal, 16)
+    if code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF:
+        return chr(code)
+    raise _NotPlain(m.group())
+
+
+def _unescape(text: str) -> str:
+    return _REFS.sub(_ref, text) if "&" in text else text
+
+
+def _root_ok(prefix: str | None, attrs: str) -> bool:
+    """The root's attributes are ones expat accepts: unique, namespace declarations sound, prefixes bound."""
+    declared: set[str] = set()
+    seen: set[str] = set()
+    prefixed: list[str] = []
+    pos = 0
+    for m in _ATTR.finditer(attrs):
+        if m.start() != pos:
+            return False
+        pos = m.end()
+        name, value = m.group(1), m.group(2) if m.group(2) is not None else m.group(3)
+        local = name.rpartition(":")[2]
+        if name in seen or (not name.startswith("xmlns") and local in seen):
+            return False
+        seen.update((name, local) if not name.startswith("xmlns") else (name,))
+        if value in _RESERVED_URIS:
+            return False
+        if name.startswith("xmlns:"):
+            bound = name[6:]
+            if bound.lower().startswith("xml") or not value:
+                return False
+            declared.add(bound)
+        elif name == "xmlns" or ":" not in name:
+            if name.lower().startswith("xml") and name != "xmlns":
+                return False
+        else:
+            prefixed.append(name.partition(":")[0])
+    if pos != len(attrs.rstrip(" \t\r\n")):
+        return False
+    return (prefix is None or prefix in declared) and all(p in declared for p in prefixed)
+
+
+def scan_infotable(raw: bytes, filed: date) -> list[Holding] | None:
+    """The holdings of a plain, valid information table; None when expat must read it instead."""
+    # A one-byte memchr first: the two-byte searches are slow on text full of '<'.
+    if (b"!" in raw and b"<!" in raw) or (b"]" in raw and b"]]>" in raw):
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    head = _HEAD.match(text)
+    if head is None or not _root_ok(head.group(4), head.group(5)):
+        return None
+    prefix = head.group(4) or ""
+    end = text.rfind(f"</{prefix + ':' if prefix else ''}informationTable>")
+    if end < head.end() or (_TAIL.get(prefix) or _tail(prefix)).match(text, end) is None:
+        return None
+    # split() hands back each row's groups and whatever lies between rows in one C pass; rows must
+    # follow one another with nothing but white space around them.
+    parts = _row_pattern(prefix).split(text[head.end():end])
+    between = parts[0::_GROUPS + 1]
+    if between[-1].strip(" \t\r\n") or any(between[:-1]):
+        return None
+    # Each row allocates two tracked objects (the Holding and its dict) that are never cyclic garbage;
+    # left on, the cyclic collector would walk every live object again and again as a large table
+    # grows, which cost a third of the scan. It runs as usual as soon as the table is built.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _holdings(parts, filed, "&" in text)
+    except _NotPlain:
+        return None
+    finally:
+        if collecting:
+            gc.enable()
+
+
+_GROUPS = 12
+_TAIL: dict[str, re.Pattern[str]] = {}
+
+
+def _tail(prefix: str) -> re.Pattern[str]:
+    pattern = re.compile(rf"</{re.escape(prefix) + ':' if prefix else ''}informationTable>{_W}\Z")
+    if len(_TAIL) < _CACHED_PREFIXES:
+        _TAIL[prefix] = pattern
+    return pattern
+
+
+_DISCRETION = {"SOLE": "SOLE", "DFND": "DFND", "OTR": "OTR", "sole": "SOLE", "dfnd": "DFND", "otr": "OTR",
+               "Sole": "SOLE", "Dfnd": "DFND", "Otr": "OTR"}
+_PUT_CALL = {None: None, "Put": "Put", "Call": "Call", "PUT": "Put", "CALL": "Call", "put": "Put", "call": "Call"}
+_SH_PRN = {"SH": "SH", "PRN": "PRN", "sh": "SH", "prn": "PRN", "Sh": "SH", "Prn": "PRN"}
+_NO_MANAGERS: tuple[int, ...] = ()
+_SPLIT = re.compile(r"[,\s]+")
+
+
+def _holdings(parts: list[str], filed: date, refs: bool) -> list[Holding]:
+    # Column by column: each conversion runs as one map() in C instead of a call per row and field.
+    step = _GROUPS + 1
+    names, titles, cusips, values, amounts, sh_prns, put_calls, discretions, others, soles, shareds, nones = (
+        parts[k::step] for k in range(1, step))
+    strip = str.strip
+    if refs:
+        names, titles = [strip(_unescape(t)) for t in names], [strip(_unescape(t)) for t in titles]
+    else:
+        names, titles = list(map(strip, names)), list(map(strip, titles))
+    if not all(names):
+        raise _NotPlain("nameOfIssuer")  # expat's path reports the missing name
+    multiplier = value_multiplier(filed)
+    dollars = map(int, values) if multiplier == 1 else (int(v) * multiplier for v in values)
+    # A table repeats a handful of manager lists ("4", "4,8,11"): parse each distinct text once.
+    lists = {m: tuple(int(x) for x in _SPLIT.split(m) if x) if m else _NO_MANAGERS for m in set(others)}
+    managers = map(lists.__getitem__, others)
+    new, set_dict = object.__new__, object.__setattr__
+    holdings: list[Holding] = []
+    append = holdings.append
+    for row, (name, title, cusip, value, amount, sh_prn, put_call, discretion, manager, sole, shared,
+              none) in enumerate(zip(names, titles, map(str.upper, cusips), dollars, map(int, amounts),
+                                     map(_SH_PRN.__getitem__, sh_prns), map(_PUT_CALL.__getitem__, put_calls),
+                                     map(_DISCRETION.__getitem__, discretions), managers, map(int, soles),
+                                     map(int, shareds), map(int, nones)), 1):
+        h = new(Holding)
+        # The values Holding(...) would store, without its frozen __setattr__ call per field.
+        set_dict(h, "__dict__", {
+            "name_of_issuer": name, "title_of_class": title, "cusip": cusip, "value_usd": value,
+            "shares_or_principal": amount, "sh_prn_type": sh_prn, "put_call": put_call,
+            "investment_discretion": discretion, "other_managers": manager, "voting_sole": sole,
+            "voting_shared": shared, "voting_none": none, "filed": filed, "row": row})
+        append(h)
+    return holdings
