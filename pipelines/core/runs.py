@@ -13,7 +13,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .db import relax_commit
 from .ledger import PipelineRun, RunState, StepRun, StepState, Trigger, utcnow
 from .model import Pipeline
 from .settings import Settings

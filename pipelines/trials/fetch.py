@@ -1,7 +1,8 @@
 """health_check and fetch: configuration and upstream checks, then raw pages and tickers archived.
 
 Both fetch functions run side by side (a tuple Step) and store exactly what they received. A replay
-run fetches nothing: detect and score read the replayed run's artifacts.
+run never reaches these steps (the engine skips leading I/O steps): detect and score read the
+replayed run's artifacts.
 """
 from __future__ import annotations
 
@@ -42,7 +43,6 @@ from .common import (
     conf_flag,
     fuzzy_threshold,
     page_name,
-    replay_source,
     setting,
 )
 from .models import CtgovStudy
@@ -91,8 +91,6 @@ def health_check(ctx: StepContext) -> StepResult:
         ctx.session.execute(select(CtgovStudy.nct_id).limit(1))
     except (OperationalError, ProgrammingError) as exc:
         raise ConfigError(f"the ctgov tables are missing ({type(exc).__name__}); run `signals db upgrade`") from None
-    if replay_source(ctx) is not None:
-        return StepResult(counts={"config_ok": 1, "upstream_checked": 0})
     http = _ctgov_http(ctx)
     try:
         body = http.get("version").content
@@ -144,8 +142,6 @@ def since_date(ctx: StepContext) -> date:
 
 def fetch_ctgov(ctx: StepContext) -> StepResult:
     """Phase 3 studies updated since the interval start (or all, with conf full_backfill=true)."""
-    if replay_source(ctx) is not None:
-        return StepResult(counts={"ctgov_pages": 0})
     full = conf_flag(ctx.conf.get("full_backfill", False))
     http = _ctgov_http(ctx)
     client = CtgovClient(ctx.settings.CTGOV_BASE_URL, http=http)
@@ -178,8 +174,6 @@ def fetch_ctgov(ctx: StepContext) -> StepResult:
 
 def fetch_tickers(ctx: StepContext) -> StepResult:
     """SEC company_tickers.json (cached for a day by EdgarClient), archived for this run."""
-    if replay_source(ctx) is not None:
-        return StepResult(counts={"tickers_fetched": 0})
     with EdgarClient.from_settings(ctx.settings, limiter=limiter_for(ctx, float(ctx.settings.SEC_MAX_RPS)),
                                    cache_dir=ctx.settings.var_dir / "cache" / "sec") as sec:
         body = sec.company_tickers()

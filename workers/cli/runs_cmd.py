@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime, timezone
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
