@@ -16,7 +16,7 @@ from .db import session_factory
 from .ledger import Trigger
 from .model import Pipeline
 from .registry import Registry
-from .runs import (Interval, Opened, RunRequest, due_interval, fail_stuck_runs, manual_interval,
+from .runs import (Interval, Opened, RunRequest, due_interval, fail_stuck_runs, insert_if_absent, manual_interval,
                    missing_intervals, open_run, scheduled_intervals)
 from .settings import Settings
 
@@ -38,8 +38,14 @@ class Dispatcher:
         self._sessions = session_factory(settings.DATABASE_URL)
 
     def open(self, pipeline: Pipeline, req: RunRequest, reprocess: str = "none") -> Opened:
-        with self._sessions.begin() as session:
-            opened = open_run(session, req, reprocess)
+        # A new interval (the usual case) is one autocommitted insert; an existing one needs the
+        # locked read-and-decide of `open_run`.
+        run_id = insert_if_absent(self.settings.DATABASE_URL, req)
+        if run_id is not None:
+            opened = Opened(run_id, "new")
+        else:
+            with self._sessions.begin() as session:
+                opened = open_run(session, req, reprocess)
         if opened.should_send:
             self.send(pipeline, opened.run_id)
             metrics.run_dispatched(pipeline.name, req.trigger)

@@ -16,6 +16,7 @@ import logging
 import random
 import time
 import traceback
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,8 @@ from sqlalchemy.orm import Session
 
 from . import metrics
 from .artifacts import RunArtifacts
-from .db import relax_commit, session_factory
+from . import marks
+from .db import execute_autocommit, is_sqlite, session_factory
 from .errors import ConfigError, DataError, TransientError
 from .ledger import PipelineRun, QuarantinedRecord, RunState, StepRun, StepState, utcnow
 from .model import Pipeline, StepContext, StepResult
@@ -123,9 +125,12 @@ _RUN_DONE = (update(_runs).where(_runs.c.id == bindparam("b_run"), _runs.c.state
 
 
 class StepRunner:
-    """Runs one step in three round-trip-lean transactions: begin (lock the run, record the
-    attempt), the step itself together with its success record (so a step's effects and its
-    "success" commit atomically), and, only when it failed, the failure record."""
+    """Runs one step between two ledger records: its start (lock the run, record the attempt,
+    committed before the step runs so `run-show` and redelivery checks see it) and its success,
+    committed in the step's own transaction so a step's effects and its "success" commit
+    atomically. Only a failure adds a third. On PostgreSQL the first attempt's start and every
+    success are one statement each (`marks`); anything unusual takes the full path in `_begin`.
+    """
 
     def __init__(self, settings: Settings, registry: Registry,
                  dispatch_child: Callable[[str, Mapping[str, Any], int], int] | None = None) -> None:
@@ -133,11 +138,26 @@ class StepRunner:
         self.registry = registry
         self._dispatch_child = dispatch_child
         self._sessions = session_factory(settings.DATABASE_URL)
+        self._pg = not is_sqlite(settings.DATABASE_URL)
 
     # -- begin ----------------------------------------------------------------------------------
+    def _begin_first(self, run_id: int, step: str,
+                     delivery: Delivery) -> tuple[str, int, Pipeline | None, RunInfo | None] | None:
+        """The common case in one round trip: attempt 1 of a step nothing has touched yet."""
+        rows = execute_autocommit(self.settings.DATABASE_URL, marks.START,
+                                  marks.start_params(run_id, step, delivery.task_id, delivery.worker, utcnow()),
+                                  relaxed=True)
+        if not rows:
+            return "stop", 0, None, None
+        run = rows[0]
+        if not run.recorded:
+            return None
+        return "run", 1, self.registry.get(run.pipeline), RunInfo(
+            run.id, run.pipeline, run.trigger, run.data_interval_start, run.data_interval_end,
+            dict(run.conf or {}), dict(run.counts or {}), run.replay_of)
+
     def _begin(self, session: Session, run_id: int, step: str,
                delivery: Delivery) -> tuple[str, int, Pipeline | None, RunInfo | None]:
-        relax_commit(session)
         run = session.execute(_LOCK_RUN, {"run_id": run_id}).first()
         if run is None or run.state in (RunState.FAILED, RunState.SKIPPED):
             return "stop", 0, None, None
@@ -186,45 +206,69 @@ class StepRunner:
                            artifacts=RunArtifacts(session, run.id, step, run.replay_of), quarantine=quarantine,
                            dispatch_child=(lambda name, conf: child(name, conf, run.id)) if child else None)
 
-    def _record_success(self, session: Session, pipeline: Pipeline, run: RunInfo, step: str, attempt: int,
+    def _record_success(self, bind: Session | None, pipeline: Pipeline, run: RunInfo, step: str, attempt: int,
                         counts: dict[str, int]) -> bool:
+        """In the step's transaction (`bind`), or by itself when the step had nothing to commit."""
         now = utcnow()
-        session.execute(_STEP_SUCCESS, {"b_run": run.id, "b_step": step, "b_attempt": attempt, "now": now,
-                                        "b_counts": counts})
         merged = {**run.counts, **{f"{step}.{k}": v for k, v in counts.items()}}
         last = pipeline.next_step(step) is None
-        done = session.execute(_RUN_DONE if last else _RUN_COUNTS,
-                               {"b_run": run.id, "b_counts": merged, "now": now}).first()
-        if last and done is not None:
-            metrics.run_finished(run.pipeline, "success", done.started_at, now)
+        if self._pg:
+            params = marks.success_params(run.id, step, attempt, now, counts, merged, last)
+            rows = (execute_autocommit(self.settings.DATABASE_URL, marks.SUCCESS, params) if bind is None
+                    else bind.execute(marks.SUCCESS, params).all())
+            started = rows[0].started_at if last and rows else None
+        else:
+            with self._sessions.begin() if bind is None else nullcontext(bind) as session:
+                session.execute(_STEP_SUCCESS, {"b_run": run.id, "b_step": step, "b_attempt": attempt, "now": now,
+                                                "b_counts": counts})
+                done = session.execute(_RUN_DONE if last else _RUN_COUNTS,
+                                       {"b_run": run.id, "b_counts": merged, "now": now}).first()
+            started = done.started_at if last and done is not None else None
+        if started is not None:
+            metrics.run_finished(run.pipeline, "success", started, now)
             return True
         return False
+
+    def _run_in_session(self, fn: Callable[[StepContext], StepResult | None], run: RunInfo, step: str,
+                        on_success: Callable[[Session | None, dict[str, int]], bool] | None,
+                        ) -> tuple[dict[str, int], bool]:
+        """Run one step function in a session of its own; commit it, with the success record when
+        given. A function that sent no SQL and added nothing has no transaction to commit, so its
+        success is recorded by itself (one round trip instead of BEGIN, statement, COMMIT)."""
+        session = self._sessions()
+        try:
+            result = fn(self._context(session, run, step))
+            counts = dict(result.counts) if result else {}
+            if not session.in_transaction() and not (session.new or session.dirty or session.deleted):
+                session.close()
+                return counts, on_success(None, counts) if on_success else False
+            finished = on_success(session, counts) if on_success else False
+            session.commit()
+            return counts, finished
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
 
     def _execute(self, pipeline: Pipeline, run: RunInfo, step: str, attempt: int) -> bool:
         """Run the step's functions and record its success; returns True when the run finished."""
         if run.replay_of is not None and step in _fetch_steps(pipeline):
             # A replay re-computes from the raw inputs its source run stored; it never refetches.
-            with self._sessions.begin() as session:
-                return self._record_success(session, pipeline, run, step, attempt, {"replayed_from": run.replay_of})
+            return self._record_success(None, pipeline, run, step, attempt, {"replayed_from": run.replay_of})
+
+        def success(bind: Session | None, counts: dict[str, int]) -> bool:
+            return self._record_success(bind, pipeline, run, step, attempt, counts)
+
         functions = pipeline.step(step).functions
         if len(functions) == 1:
-            with self._sessions.begin() as session:
-                result = functions[0](self._context(session, run, step))
-                return self._record_success(session, pipeline, run, step, attempt,
-                                            dict(result.counts) if result else {})
-
-        def call(fn: Callable[[StepContext], StepResult | None]) -> dict[str, int]:
-            # Parallel sources run in threads, each with a session of its own.
-            with self._sessions.begin() as session:
-                result = fn(self._context(session, run, step))
-            return dict(result.counts) if result else {}
-
+            return self._run_in_session(functions[0], run, step, success)[1]
         counts: dict[str, int] = {}
+        # Parallel sources run in threads, each with a session of its own; the success follows them.
         with ThreadPoolExecutor(max_workers=len(functions), thread_name_prefix=f"{pipeline.name}-{step}") as pool:
-            for part in pool.map(call, functions):
+            for part, _ in pool.map(lambda fn: self._run_in_session(fn, run, step, None), functions):
                 counts.update(part)
-        with self._sessions.begin() as session:
-            return self._record_success(session, pipeline, run, step, attempt, counts)
+        return self._record_success(None, pipeline, run, step, attempt, counts)
 
     # -- failure --------------------------------------------------------------------------------
     def _record_failure(self, run_id: int, step: str, attempt: int, state: str, error: str,
@@ -241,8 +285,11 @@ class StepRunner:
 
     def run(self, run_id: int, step: str, delivery: Delivery) -> Outcome:
         try:
-            with self._sessions.begin() as session:
-                decision, attempt, pipeline, info = self._begin(session, run_id, step, delivery)
+            begun = self._begin_first(run_id, step, delivery) if self._pg else None
+            if begun is None:
+                with self._sessions.begin() as session:  # the rare cases: durable, several statements
+                    begun = self._begin(session, run_id, step, delivery)
+            decision, attempt, pipeline, info = begun
         except IntegrityError:
             return Outcome("stop", detail="another delivery recorded this attempt first")
         if decision == "skip":

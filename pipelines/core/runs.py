@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from .db import execute_autocommit, is_sqlite
 from .ledger import PipelineRun, RunState, StepRun, StepState, Trigger, utcnow
 from .model import Pipeline
 from .settings import Settings
@@ -97,26 +98,48 @@ def scheduled_intervals(pipeline: Pipeline, settings: Settings, start: datetime,
     return [(f, interval_ending(pipeline, settings, f)) for f in fires]
 
 
-def _insert_if_absent(session: Session, req: RunRequest) -> int | None:
-    values = dict(pipeline=req.pipeline, trigger=req.trigger, scheduled_for=req.scheduled_for,
-                  data_interval_start=req.interval[0], data_interval_end=req.interval[1], conf=req.conf,
-                  state=RunState.QUEUED, try_number=1, parent_run_id=req.parent_run_id,
-                  replay_of=req.replay_of, created_at=utcnow(), queued_at=utcnow(), counts={})
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:
+_RUN_COLUMNS = ("pipeline", "trigger", "scheduled_for", "data_interval_start", "data_interval_end", "conf", "state",
+                "try_number", "parent_run_id", "replay_of", "created_at", "queued_at", "counts")
+
+
+def _insert_run(insert):  # type: ignore[no-untyped-def]
+    # Built once per dialect: a statement built per call costs more Python than its round trip.
+    table = PipelineRun.__table__
+    return (insert(table).values({c: bindparam(c, type_=table.c[c].type) for c in _RUN_COLUMNS})
+            .on_conflict_do_nothing(index_elements=["pipeline", "data_interval_start"]).returning(table.c.id))
+
+
+_INSERT_RUN = {"postgresql": _insert_run(postgresql.insert), "sqlite": _insert_run(sqlite.insert)}
+
+
+def _run_values(req: RunRequest) -> dict[str, Any]:
+    now = utcnow()
+    return dict(pipeline=req.pipeline, trigger=req.trigger, scheduled_for=req.scheduled_for,
+                data_interval_start=req.interval[0], data_interval_end=req.interval[1], conf=req.conf,
+                state=RunState.QUEUED, try_number=1, parent_run_id=req.parent_run_id,
+                replay_of=req.replay_of, created_at=now, queued_at=now, counts={})
+
+
+def _insert_statement(dialect: str):  # type: ignore[no-untyped-def]
+    stmt = _INSERT_RUN.get(dialect)
+    if stmt is None:
         raise RuntimeError(f"unsupported database dialect {dialect}")
-    # Bind through the ORM column types (UTC conversion) by naming the table's columns.
-    stmt = insert(PipelineRun).values(**values).on_conflict_do_nothing(
-        index_elements=["pipeline", "data_interval_start"]).returning(PipelineRun.id)
-    return session.execute(stmt).scalar_one_or_none()
+    return stmt
+
+
+def insert_if_absent(database_url: str, req: RunRequest) -> int | None:
+    """The run's id when this call created it (one autocommitted statement); None when its
+    interval already has a run."""
+    dialect = "sqlite" if is_sqlite(database_url) else "postgresql"
+    rows = execute_autocommit(database_url, _insert_statement(dialect), _run_values(req))
+    return rows[0].id if rows else None
 
 
 def open_run(session: Session, req: RunRequest, reprocess: str = "none") -> Opened:
     """Insert the run if its interval is new; otherwise decide by `reprocess` whether to run it again."""
     if reprocess not in REPROCESS_MODES:
         raise ValueError(f"reprocess must be one of {REPROCESS_MODES}")
-    run_id = _insert_if_absent(session, req)
+    run_id = session.execute(_insert_statement(session.get_bind().dialect.name), _run_values(req)).scalar_one_or_none()
     if run_id is not None:
         return Opened(run_id, "new")
     run = session.scalar(select(PipelineRun).where(PipelineRun.pipeline == req.pipeline,
@@ -209,6 +232,6 @@ def list_runs(session: Session, pipeline: str | None = None, state: str | None =
     return list(session.scalars(q))
 
 
-__all__ = ["RunRequest", "Opened", "open_run", "due_interval", "manual_interval",
+__all__ = ["RunRequest", "Opened", "open_run", "insert_if_absent", "due_interval", "manual_interval",
            "scheduled_intervals", "missing_intervals", "fail_stuck_runs", "list_runs", "run_steps",
            "Trigger"]
