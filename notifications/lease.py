@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import redis
 
 from pipelines.core.errors import TransientError
-from pipelines.core.ratelimit import _ACQUIRE_LUA as _RATE_LUA
+from pipelines.core.ratelimit import ACQUIRE_SLOT_LUA as _RATE_LUA
 from pipelines.core.ratelimit import RedisRateLimiter
 
 PREFIX = "signals:alert-lease:"

@@ -5,11 +5,13 @@ return the run id to continue the chain, raise Ignore to stop it, or retry with 
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from celery import Celery, Task, chain
 from celery.exceptions import Ignore
 
+from notifications.lease import redis_client
 from pipelines.core.executor import Delivery
 from pipelines.core.model import Pipeline
 from pipelines.core.registry import RECONCILE_TASK, Registry
@@ -63,17 +65,36 @@ def _register_step(app: Celery, pipeline: Pipeline, step_name: str, soft: int, h
              ignore_result=True, soft_time_limit=soft, time_limit=hard)
 
 
+REQUEST_KEY_PREFIX = "signals:dispatch-request:"
+REQUEST_KEY_TTL = 7 * 86400  # far longer than any visibility timeout: redeliveries come well within it
+
+
+def _pinned_request_time(task: Task, redis_url: str) -> str:
+    """The request time of a manual dispatch sent without `requested_at` (a plain `celery call`).
+
+    A manual run's interval ends at its request time, so a redelivered message that took a new
+    "now" would open a second run. The first delivery pins the time under the task id, which
+    Celery keeps across redeliveries; later deliveries read it back and open the same run.
+    """
+    key = REQUEST_KEY_PREFIX + str(task.request.id)
+    now = datetime.now(timezone.utc).isoformat()
+    client = redis_client(redis_url)
+    if client.set(key, now, nx=True, ex=REQUEST_KEY_TTL):
+        return now
+    pinned = client.get(key)
+    return pinned.decode() if pinned else now
+
+
 def _register_dispatch(app: Celery, pipeline: Pipeline) -> None:
     def dispatch(self: Task, trigger: str = "schedule", conf: dict[str, Any] | None = None,
                  requested_at: str | None = None, replay_of: int | None = None) -> int | None:
-        """Open a run and send its chain. `requested_at` makes a redelivered manual request a no-op."""
-        from datetime import datetime, timezone
-
+        """Open a run and send its chain. A redelivered manual request opens no second run: the
+        request time (`requested_at`, or one pinned on first delivery) fixes its interval."""
         rt = runtime()
         if trigger == "schedule":
             opened = rt.dispatcher.tick(pipeline.name)
         elif trigger == "manual":
-            now = datetime.fromisoformat(requested_at) if requested_at else datetime.now(timezone.utc)
+            now = datetime.fromisoformat(requested_at or _pinned_request_time(self, rt.settings.CELERY_BROKER_URL))
             opened = rt.dispatcher.manual(pipeline.name, conf or {}, now=now, replay_of=replay_of)
         else:
             raise ValueError(f"dispatch trigger must be schedule or manual, not {trigger!r}")

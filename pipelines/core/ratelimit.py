@@ -40,7 +40,8 @@ def window_for(rate_per_second: float, margin: float = 0.0) -> tuple[int, float]
 
 # Redis TIME rather than the caller's clock, so hosts with skewed clocks still share one window.
 # Scores are microseconds; a member is unique per grant so equal timestamps do not collide.
-_ACQUIRE_LUA = """
+# Public: the alert lease (notifications.lease) embeds it to take a send slot in the same script.
+ACQUIRE_SLOT_LUA = """
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local window_us = tonumber(ARGV[2])
@@ -72,7 +73,7 @@ class RedisRateLimiter:
         self.rate_per_second = rate_per_second
         self.prefix = prefix
         self._redis = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5)
-        self._script = self._redis.register_script(_ACQUIRE_LUA)
+        self._script = self._redis.register_script(ACQUIRE_SLOT_LUA)
         self._window_us = int(self.window * 1_000_000)
 
     def __repr__(self) -> str:  # the URL may hold a password, so it is left out

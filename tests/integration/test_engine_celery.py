@@ -82,6 +82,23 @@ def test_two_dispatches_of_one_interval_make_one_run(stack_factory, clean_db):
     assert [s[0] for s in _steps(clean_db, runs[0].id)] == ["fetch", "detect", "score", "alert"]
 
 
+def test_a_plain_celery_call_redelivered_opens_one_run(stack_factory, clean_db):
+    """`celery call ... --kwargs '{"trigger": "manual"}'` carries no request time; its task id,
+    which a redelivery keeps, pins the one taken on first delivery."""
+    stack = stack_factory()
+    stack.worker("w1", ["pipeline.demo"])
+    client = _client()
+    for _ in range(2):  # the same message twice, as after a redelivery: same task id
+        client.send_task("pipelines.demo.dispatch", queue="pipeline.demo", kwargs={"trigger": "manual"},
+                         task_id="celery-call-redelivered")
+        time.sleep(0.3)  # so a second "now" would differ
+    client.send_task("pipelines.demo.dispatch", queue="pipeline.demo", kwargs={"trigger": "manual"})
+    wait_for(lambda: len(_runs(clean_db)) == 2 and all(r.state == "success" for r in _runs(clean_db)), 30,
+             "two runs: the redelivered request's and a new request's")
+    time.sleep(1.0)
+    assert len(_runs(clean_db)) == 2
+
+
 def test_pool_process_killed_mid_step_is_redelivered_and_run_completes_once(stack_factory, clean_db, tmp_path):
     stack = stack_factory(DEMO_SLOW_STEP="detect", DEMO_SLEEP="4")
     stack.worker("w1", ["pipeline.demo"], concurrency=1)
