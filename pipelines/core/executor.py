@@ -146,7 +146,7 @@ class StepRunner:
         """The common case in one round trip: attempt 1 of a step nothing has touched yet."""
         rows = execute_autocommit(self.settings.DATABASE_URL, marks.START,
                                   marks.start_params(run_id, step, delivery.task_id, delivery.worker, utcnow()),
-                                  relaxed=True)
+                                  relaxed=self.settings.DATABASE_RELAXED_COMMIT)
         if not rows:
             return "stop", 0, None, None
         run = rows[0]

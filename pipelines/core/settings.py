@@ -40,6 +40,9 @@ SPECS: tuple[Spec, ...] = (
     _s("core", "DATABASE_URL", "str", "sqlite:///var/signals.db",
        "SQLAlchemy URL; postgres:// and postgresql:// are accepted", secret=True,
        required_in_production=True),
+    _s("core", "DATABASE_RELAXED_COMMIT", "bool", True,
+       "step start records commit without waiting for the WAL flush (the step's own commit covers them); "
+       "set false behind PgBouncer in transaction mode, which refuses the startup option this uses"),
     _s("core", "TIMEZONE", "str", "America/New_York", "zone every schedule is written in"),
     _s("core", "PIPELINE_MODULES", "list", "", "extra modules that each define PIPELINE (plug-ins, tests)"),
     _s("core", "PIPELINES_ENABLED", "list", "", "pipelines this deployment runs, comma-separated; empty: all"),

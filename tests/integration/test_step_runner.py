@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, event, insert, select, text, update
 
 from pipelines.core import migrate
-from pipelines.core.db import session_factory
+from pipelines.core.db import execute_autocommit, session_factory
 from pipelines.core.dispatch import Dispatcher
 from pipelines.core.executor import Delivery, StepRunner
 from pipelines.core.artifacts import RunArtifacts
@@ -181,3 +181,26 @@ def test_steps_and_dispatch_survive_a_database_restart_of_their_pooled_connectio
         assert runner.run(run_id, step, Delivery(task_id=step)).action == "continue"
     assert _run(settings, run_id).state == "success"
     assert dispatcher.manual("demo", {}, now=datetime(2026, 3, 3, tzinfo=timezone.utc)).action == "new"
+
+
+def test_start_records_skip_the_wal_flush_unless_turned_off(settings, demo_registry):
+    url = settings.DATABASE_URL
+    assert execute_autocommit(url, text("SHOW synchronous_commit"), {}, relaxed=True)[0][0] == "off"
+    assert execute_autocommit(url, text("SHOW synchronous_commit"), {})[0][0] == "on"
+    # Behind PgBouncer in transaction mode the startup option is refused: the setting turns it off.
+    strict = settings.replace(DATABASE_RELAXED_COMMIT=False)
+    runner = StepRunner(strict, demo_registry)
+    run_id = _open(strict, demo_registry)
+    used: set[str] = set()
+
+    def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        used.add(conn.exec_driver_sql("SHOW synchronous_commit").scalar() if "step_runs" in statement else "")
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        for step in ("fetch", "detect", "score", "alert"):
+            assert runner.run(run_id, step, Delivery(task_id=step)).action == "continue"
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+    assert _run(strict, run_id).state == "success"
+    assert used - {""} == {"on"}
