@@ -33,9 +33,7 @@ import tempfile
 import threading
 import time
 from datetime import date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
@@ -49,6 +47,7 @@ from pipelines.core.db import session_factory  # noqa: E402
 from pipelines.form4.store import Form4Filing  # noqa: E402
 from tests.conftest import SHARED  # noqa: E402
 from tests.support import services  # noqa: E402
+from tests.support.http_server import Answer, LocalHttpServer, Request  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "form4_freshness.md"
@@ -60,7 +59,7 @@ TARGET = POLL_SECONDS + 5
 console = Console()
 
 
-class Upstream:
+class Upstream(LocalHttpServer):
     """www.sec.gov (getcurrent, filing folders) and the Slack webhook, served from memory."""
 
     def __init__(self) -> None:
@@ -74,35 +73,19 @@ class Upstream:
         self.published: dict[str, float] = {}
         self.received: dict[str, float] = {}
         self.lock = threading.Lock()
-        owner = self
+        super().__init__(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                status, body = owner.get(urlsplit(self.path).path)
-                self._reply(status, body)
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode("utf-8", "replace")
-                now = time.time()
-                with owner.lock:
-                    for acc in owner.published:
-                        if acc in body:
-                            owner.received.setdefault(acc, now)
-                self._reply(200, b"ok")
-
-            def _reply(self, status: int, body: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
+    def answer(self, request: Request) -> Answer:
+        if request.method == "POST":  # the Slack webhook: the first alert naming an accession ends its wait
+            alert = request.body.decode("utf-8", "replace")
+            now = time.time()
+            with self.lock:
+                for acc in self.published:
+                    if acc in alert:
+                        self.received.setdefault(acc, now)
+            return 200, b"ok", None
+        status, body = self.get(request.path)
+        return status, body, None
 
     def get(self, path: str) -> tuple[int, bytes]:
         with self.lock:
@@ -151,10 +134,6 @@ class Upstream:
             self.entries.insert(0, pair)
             self.published[acc] = time.time()
         return acc
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def start(env: dict[str, str], work: Path, name: str, *args: str) -> subprocess.Popen[bytes]:

@@ -11,10 +11,8 @@ import logging
 import multiprocessing
 import random
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -51,6 +49,7 @@ from pipelines.core.ratelimit import RedisRateLimiter
 from pipelines.core.settings import Settings, load_settings
 from pipelines.core.signal_models import AlertDedup, AlertOutbox, Signal
 from pipelines.core.signals import Recorded, SignalRecord, record_signals
+from tests.support.http_server import Answer, LocalHttpServer, Request
 from tests.support.services import BROKER_DB, flush_engine_redis, redis_url, wait_for
 
 pytestmark = pytest.mark.integration
@@ -61,62 +60,34 @@ SMS_TO = ["+15551110001", "+15551110002"]
 
 # ---------------------------------------------------------------- local stand-ins for the providers
 
-class HttpSink:
-    """http.server on 127.0.0.1:0 recording each POST; answers from `script` in order, then `default`.
-    With `hold_first`, the first request is held open until `release` is set (a send in progress)."""
+class HttpSink(LocalHttpServer):
+    """Records each request; answers from `script` in order, then `default`. With `hold_first`, the
+    first request is held open until `release` is set (a send in progress)."""
 
     def __init__(self, script: list[tuple[int, dict[str, str], str]] | None = None,
                  default: tuple[int, dict[str, str], str] = (200, {}, "ok"), hold_first: bool = False) -> None:
-        self.requests: list[dict] = []
-        self.script, self.default = list(script or []), default
+        self.script, self.default, self.hold_first = list(script or []), default, hold_first
         self.held, self.release = threading.Event(), threading.Event()
-        lock, sink = threading.Lock(), self
+        super().__init__(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with lock:
-                    first = not sink.requests
-                    answer = sink.script.pop(0) if sink.script else sink.default
-                    sink.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                          "at": time.monotonic(), "status": answer[0]})
-                if hold_first and first:
-                    sink.held.set()
-                    sink.release.wait(30)
-                status, headers, text = answer
-                data = text.encode()
-                try:
-                    self.send_response(status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client was killed while we held its request
+    def answer(self, request: Request) -> Answer:
+        arrival = self.requests.index(request)  # the n-th request gets the n-th scripted answer
+        status, headers, text = self.script[arrival] if arrival < len(self.script) else self.default
+        if self.hold_first and arrival == 0:
+            self.held.set()
+            self.release.wait(30)
+        return status, text.encode(), None, headers
 
-            def log_message(self, *args):
-                pass
+    def ok(self) -> list[Request]:
+        return [r for r in self.requests if r.status is not None and r.status < 300]
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def ok(self) -> list[dict]:
-        return [r for r in self.requests if r["status"] < 300]
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
+    def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
 
 
 def slack_texts(sink: HttpSink) -> list[str]:
-    return [json.loads(r["body"])["text"] for r in sink.ok()]
+    return [json.loads(r.body)["text"] for r in sink.ok()]
 
 
 class SmtpSink:
@@ -242,11 +213,11 @@ def test_thresholds_route_to_email_slack_and_sms_with_a_lower_watchlist_threshol
     ids = sorted(m["X-Signals-Alert-Id"] for m in smtp.of_kind("signal"))
     assert ids == ["CRIT|insider_buy|evt-CRIT|g1", "HIGH|insider_buy|evt-HIGH|g1", "WAT|insider_buy|evt-WAT|g1"]
     assert sorted(t.split()[1] for t in slack_texts(slack)) == ["CRIT", "HIGH", "WAT"]
-    assert {r["path"] for r in slack.requests} == {WEBHOOK}
-    assert [parse_qs(r["body"].decode())["To"][0] for r in twilio.requests] == SMS_TO
+    assert {r.path for r in slack.requests} == {WEBHOOK}
+    assert [parse_qs(r.body.decode())["To"][0] for r in twilio.requests] == SMS_TO
     auth = "Basic " + base64.b64encode(b"AC00:tok-secret").decode()
-    assert all(r["headers"]["Authorization"] == auth for r in twilio.requests)
-    assert all(parse_qs(r["body"].decode())["Body"][0].startswith("CRITICAL CRIT 9.0/10") for r in twilio.requests)
+    assert all(r.headers["Authorization"] == auth for r in twilio.requests)
+    assert all(parse_qs(r.body.decode())["Body"][0].startswith("CRITICAL CRIT 9.0/10") for r in twilio.requests)
     rows = outbox(configured)
     assert {r.state for r in rows} == {"sent"} and all(r.sent_at and r.attempts == 1 for r in rows)
     email_row = next(r for r in rows if r.idempotency_key == "email|HIGH|insider_buy|evt-HIGH|g1")
@@ -537,8 +508,8 @@ def test_channels_down_for_a_while_deliver_everything_once_they_recover(settings
         drain(configured)
     assert sorted(t.split()[1] for t in slack_texts(slack)) == tickers
     assert len(slack.requests) == len(tickers) + len(slack_script)
-    assert [r["status"] for r in slack.requests][:3] == [500, 500, 429]
-    reached = [parse_qs(r["body"].decode())["To"][0] for r in twilio.ok()]
+    assert [r.status for r in slack.requests][:3] == [500, 500, 429]
+    reached = [parse_qs(r.body.decode())["To"][0] for r in twilio.ok()]
     assert sorted(reached) == SMS_TO  # each number texted once, although the first try failed
     assert len(smtp.of_kind("signal")) == len(tickers)
     rows = outbox(configured)
@@ -552,7 +523,7 @@ def test_slack_rate_limit_makes_senders_wait_and_drops_nothing(settings, monkeyp
         score(configured, [signal(f"R{i}", 7.5) for i in range(5)])
         report = deliver_pending(configured)
     assert report.sent == 5
-    arrivals = [r["at"] for r in slack.requests]
+    arrivals = [r.at for r in slack.requests]
     assert sorted(t.split()[1] for t in slack_texts(slack)) == [f"R{i}" for i in range(5)]
     assert arrivals[-1] - arrivals[0] >= 2.0  # 2 per second: 5 posts span at least two windows
     assert all(sum(1 for b in arrivals if a <= b < a + 1.0) <= 2 for a in arrivals)

@@ -11,12 +11,10 @@ import logging
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -36,6 +34,7 @@ from notifications.channels import (
 from notifications.message import AlertMessage, Link, ScoreComponent, build_digest
 from pipelines.core.errors import TransientError
 from pipelines.core.settings import Settings, load_settings
+from tests.support.http_server import Answer, LocalHttpServer, Request
 
 ALERT = AlertMessage(
     alert_id="form4-0001234567-25-000042", kind="signal", tier="critical", pipeline="form4",
@@ -254,43 +253,19 @@ def test_email_connection_refused_and_silent_server_are_transient(settings):
 
 # ---------------------------------------------------------------- HTTP stand-ins
 
-class FakeHTTP:
-    """http.server on 127.0.0.1:0 that records requests and plays scripted answers in order."""
+class FakeHTTP(LocalHttpServer):
+    """Records requests and plays scripted answers (status, headers, text) in order; the last repeats."""
 
     def __init__(self, answers: list[tuple[int, dict[str, str], str]], delay: float = 0.0) -> None:
-        self.requests: list[dict] = []
         self.answers = list(answers)
-        fake = self
+        self.delay = delay
+        super().__init__(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                fake.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                status, headers, text = fake.answers.pop(0) if len(fake.answers) > 1 else fake.answers[0]
-                if delay:
-                    time.sleep(delay)
-                data = text.encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeHTTP:
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def answer(self, request: Request) -> Answer:
+        status, headers, text = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if self.delay:
+            time.sleep(self.delay)
+        return status, text.encode(), None, headers
 
 
 WEBHOOK_PATH = "/services/T000/B000/webhook-secret-part"
@@ -305,9 +280,9 @@ def test_slack_posts_block_kit_json(settings):
         result = slack(settings, server.url).send(ALERT)
     assert result.ok and result.channel == "slack"
     (request,) = server.requests
-    assert request["path"] == WEBHOOK_PATH
-    assert request["headers"]["Content-Type"] == "application/json"
-    payload = json.loads(request["body"])
+    assert request.path == WEBHOOK_PATH
+    assert request.headers["Content-Type"] == "application/json"
+    payload = json.loads(request.body)
     assert payload["text"] == "CRITICAL SWBI 9.2/10: Three insiders bought $2.1M"
     types = [b["type"] for b in payload["blocks"]]
     assert types[0] == "header" and "section" in types and "actions" in types
@@ -369,13 +344,13 @@ def test_twilio_posts_one_form_per_recipient_with_basic_auth(settings):
     with FakeHTTP([created("SM1"), created("SM2")]) as server:
         result = twilio(settings, server.url).send(ALERT)
     assert result.ok and result.provider_id == "SM1,SM2"
-    assert [r["path"] for r in server.requests] == ["/2010-04-01/Accounts/AC0123/Messages.json"] * 2
+    assert [r.path for r in server.requests] == ["/2010-04-01/Accounts/AC0123/Messages.json"] * 2
     expected_auth = "Basic " + base64.b64encode(b"AC0123:tok-secret").decode()
     forms = []
     for request in server.requests:
-        assert request["headers"]["Authorization"] == expected_auth
-        assert request["headers"]["Content-Type"] == "application/x-www-form-urlencoded"
-        forms.append({k: v[0] for k, v in parse_qs(request["body"].decode()).items()})
+        assert request.headers["Authorization"] == expected_auth
+        assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        forms.append({k: v[0] for k, v in parse_qs(request.body.decode()).items()})
     assert [f["To"] for f in forms] == ["+15550001111", "+15550002222"]
     assert all(f["From"] == "+15559990000" for f in forms)
     assert forms[0]["Body"] == ("CRITICAL SWBI 9.2/10: Three insiders bought $2.1M "
@@ -407,7 +382,7 @@ def test_twilio_retry_skips_recipients_already_reached(settings):
             channel.send(ALERT)
         result = channel.send(ALERT)
     assert result.ok and result.provider_id == "SM1,SM3"
-    tos = [parse_qs(r["body"].decode())["To"][0] for r in server.requests]
+    tos = [parse_qs(r.body.decode())["To"][0] for r in server.requests]
     assert tos == ["+15550001111", "+15550002222", "+15550002222"]
 
 

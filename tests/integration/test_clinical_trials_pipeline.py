@@ -8,22 +8,13 @@ versions derived from them. Expected values are read from the fixture files here
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select, text
 
-from pipelines.core.db import get_engine, session_factory
-from pipelines.core.dispatch import Dispatcher
-from pipelines.core.executor import run_locally
-from pipelines.core.ledger import PipelineRun, QuarantinedRecord, RunArtifact, Trigger
-from pipelines.core.registry import load_registry
-from pipelines.core.runs import RunRequest
+from pipelines.core.ledger import QuarantinedRecord
 from pipelines.core.signal_models import AlertOutbox, Signal
 from pipelines.trials.models import (
     TABLES,
@@ -32,6 +23,8 @@ from pipelines.trials.models import (
     CtgovStudyVersion,
 )
 from tests.conftest import shared_fixture
+from tests.support.http_server import Answer, LocalHttpServer, Request
+from tests.support.pipeline_harness import PipelineHarness, truncate
 
 UA = "Signals Test Suite ops@signals.example"
 UCB = "NCT02552212"  # recorded full record: COMPLETED, INDUSTRY sponsor UCB BIOSCIENCES GmbH
@@ -55,42 +48,25 @@ LAST = "studies_lastpage_nsclc_egfr_no_token.json"
 FULL = "study_NCT02552212_phase3_full_with_results_trimmed.json"
 
 
-class Upstream:
+class Upstream(LocalHttpServer):
     """ClinicalTrials.gov /api/v2 (studies by pageToken, version) and SEC /files/company_tickers.json."""
 
     def __init__(self) -> None:
         self.pages: dict[str | None, bytes] = {}
-        self.requests: list[tuple[str, dict[str, list[str]]]] = []
         self.tickers = shared_fixture("edgar_index", "company_tickers_trimmed.json").read_bytes()
-        owner = self
+        super().__init__(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query, keep_blank_values=True)
-                owner.requests.append((parts.path, query))
-                if parts.path == "/api/v2/studies":
-                    body = owner.pages.get(query.get("pageToken", [None])[0])
-                    status, body = (200, body) if body is not None else (400, b'{"error": "bad pageToken"}')
-                elif parts.path == "/api/v2/version":
-                    status, body = 200, VERSION_DOC
-                elif parts.path == "/sec/files/company_tickers.json":
-                    status, body = 200, owner.tickers
-                else:
-                    status, body = 404, b"{}"
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+    def answer(self, request: Request) -> Answer:
+        if request.path == "/api/v2/studies":
+            body = self.pages.get(request.query.get("pageToken", [None])[0])
+            status, body = (200, body) if body is not None else (400, b'{"error": "bad pageToken"}')
+        elif request.path == "/api/v2/version":
+            status, body = 200, VERSION_DOC
+        elif request.path == "/sec/files/company_tickers.json":
+            status, body = 200, self.tickers
+        else:
+            status, body = 404, b"{}"
+        return status, body, "application/json"
 
     def serve(self, page1: Any, page2: Any, last: Any) -> None:
         """Chain three pages by the recorded cursors (page 1's and page 2's nextPageToken)."""
@@ -99,11 +75,7 @@ class Upstream:
         self.pages = {None: enc[0], t1: enc[1], t2: enc[2]}
 
     def studies_queries(self) -> list[dict[str, list[str]]]:
-        return [q for path, q in self.requests if path == "/api/v2/studies"]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return [r.query for r in self.requests if r.path == "/api/v2/studies"]
 
 
 def recorded_last_with_ucb() -> dict[str, Any]:
@@ -131,77 +103,27 @@ def derived_versions() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
 
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
-    server = Upstream()
-    yield server
-    server.close()
+    with Upstream() as server:
+        yield server
 
 
 @pytest.fixture
 def ct(settings, upstream):
-    with get_engine(settings.DATABASE_URL).begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY CASCADE"))
-    s = settings.replace(CTGOV_BASE_URL=f"{upstream.root}/api/v2", SEC_WWW_BASE_URL=f"{upstream.root}/sec",
+    truncate(settings, TABLES)
+    return Harness(settings, upstream)
+
+
+class Harness(PipelineHarness):
+    snapshot_models = (CtgovStudy, CtgovStudyVersion, CtgovChangeEvent, Signal, AlertOutbox)
+
+    def __init__(self, settings: Any, upstream: Upstream) -> None:
+        super().__init__(settings, "clinical_trials", ("pipelines.clinical_trials",),
+                         CTGOV_BASE_URL=f"{upstream.url}/api/v2", SEC_WWW_BASE_URL=f"{upstream.url}/sec",
                          SEC_USER_AGENT=UA, CTGOV_MAX_RPS=200.0, SEC_MAX_RPS=200.0)
-    return Harness(s, upstream)
-
-
-class Harness:
-    def __init__(self, settings, upstream: Upstream) -> None:  # type: ignore[no-untyped-def]
-        self.settings = settings
         self.upstream = upstream
-        self.registry = load_registry(("pipelines.clinical_trials",))
-        self.sessions = session_factory(settings.DATABASE_URL)
-
-    def _sender(self, pipeline, run_id: int) -> None:  # type: ignore[no-untyped-def]
-        run_locally(self.settings, self.registry, run_id, sleep=lambda s: None)
 
     def run(self, conf: dict[str, Any] | None = None, replay_of: int | None = None) -> int:
-        opened = Dispatcher(self.settings, self.registry, self._sender).manual("clinical_trials", conf or {},
-                                                                               replay_of=replay_of)
-        assert self.state(opened.run_id) == "success", self.error(opened.run_id)
-        return opened.run_id
-
-    def rerun(self, run_id: int) -> None:
-        """The same interval again (`backfill --reprocess all`): same run id, every step again."""
-        with self.sessions() as s:
-            run = s.get(PipelineRun, run_id)
-            req = RunRequest("clinical_trials", Trigger.MANUAL, (run.data_interval_start, run.data_interval_end))
-        dispatcher = Dispatcher(self.settings, self.registry, self._sender)
-        assert dispatcher.open(self.registry.get("clinical_trials"), req, reprocess="all").action == "rerun"
-        assert self.state(run_id) == "success", self.error(run_id)
-
-    def state(self, run_id: int) -> str:
-        with self.sessions() as s:
-            return s.get(PipelineRun, run_id).state
-
-    def error(self, run_id: int) -> str:
-        with self.sessions() as s:
-            return s.get(PipelineRun, run_id).error or ""
-
-    def counts(self, run_id: int) -> dict[str, int]:
-        with self.sessions() as s:
-            return dict(s.get(PipelineRun, run_id).counts)
-
-    def rows(self, model: type, *where: Any) -> list[Any]:
-        with self.sessions() as s:
-            rows = list(s.scalars(select(model).where(*where)))
-            s.expunge_all()
-            return rows
-
-    def total(self, model: type) -> int:
-        with self.sessions() as s:
-            return s.scalar(select(func.count()).select_from(model))
-
-    def artifact(self, run_id: int, name: str) -> bytes:
-        from pipelines.core.artifacts import load_blob
-
-        with self.sessions() as s:
-            key = s.scalar(select(RunArtifact.key).where(RunArtifact.run_id == run_id, RunArtifact.name == name))
-            return load_blob(s, key)
-
-    def snapshot(self) -> dict[str, int]:
-        return {m.__name__: self.total(m) for m in (CtgovStudy, CtgovStudyVersion, CtgovChangeEvent, Signal,
-                                                      AlertOutbox)}
+        return self.manual(conf, replay_of=replay_of)
 
 
 def first_two_runs(ct: Harness) -> tuple[int, int]:

@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -23,6 +19,7 @@ from pipelines.sources.ctgov.client import (
 )
 from pipelines.sources.ctgov.normalize import parse_studies_page
 from tests.conftest import shared_fixture
+from tests.support.http_server import Answer, LocalHttpServer, Request
 
 UA = "Signals Test Suite ops@signals.example"
 PAGE1_TOKEN = "ZVt07cGHkvI2wRk2CJf6_LLq14bEL8swd7KrgP4dnDeTsPkw"  # page 1's nextPageToken
@@ -33,47 +30,25 @@ def fixture_bytes(name: str) -> bytes:
     return shared_fixture("clinicaltrials", name).read_bytes()
 
 
-class StudiesServer:
+class StudiesServer(LocalHttpServer):
     """Serves /api/v2/studies by pageToken (missing token -> first page) and records every query."""
 
     def __init__(self, pages: dict[str | None, tuple[int, bytes]]) -> None:
         self.pages = pages
-        self.queries: list[dict[str, list[str]]] = []
-        self.paths: list[str] = []
-        owner = self
+        super().__init__(self.answer)
+        self.base_url = f"{self.url}/api/v2"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                query = parse_qs(parts.query, keep_blank_values=True)
-                owner.paths.append(parts.path)
-                owner.queries.append(query)
-                token = query.get("pageToken", [None])[0]
-                if parts.path.startswith("/api/v2/studies/"):
-                    status, body = 200, fixture_bytes("study_NCT06382129_phase3_fields.json")
-                else:
-                    status, body = owner.pages.get(token, (400, b'{"error": "bad pageToken"}'))
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    def answer(self, request: Request) -> Answer:
+        if request.path.startswith("/api/v2/studies/"):
+            status, body = 200, fixture_bytes("study_NCT06382129_phase3_fields.json")
+        else:
+            token = request.query.get("pageToken", [None])[0]
+            status, body = self.pages.get(token, (400, b'{"error": "bad pageToken"}'))
+        return status, body, "application/json"
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/v2"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    @property
+    def queries(self) -> list[dict[str, list[str]]]:
+        return [r.query for r in self.requests]
 
 
 def recorded_pages() -> dict[str | None, tuple[int, bytes]]:
@@ -100,7 +75,7 @@ def test_iter_pages_follows_the_cursor_with_the_same_query(server):
     pages = list(client_for(server).iter_pages(date(2026, 11, 24), progress=progress.append))
 
     assert pages == [body for _, body in recorded_pages().values()]
-    assert server.paths == ["/api/v2/studies"] * 3
+    assert server.paths() == ["/api/v2/studies"] * 3
     expected = {
         "filter.advanced": ["AREA[Phase]PHASE3 AND AREA[LastUpdatePostDate]RANGE[2026-11-24,MAX]"],
         "pageSize": ["1000"],
@@ -160,6 +135,6 @@ def test_default_http_client_allows_one_request_per_second(server):
     client.fetch_study("NCT06382129")
     assert time.monotonic() - started >= 0.95
     assert json.loads(first)["protocolSection"]["identificationModule"]["nctId"] == "NCT06382129"
-    assert server.paths == ["/api/v2/studies/NCT06382129"] * 2
+    assert server.paths() == ["/api/v2/studies/NCT06382129"] * 2
     with pytest.raises(ValueError):
         client.fetch_study("12345")

@@ -3,14 +3,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import parse_qsl, urlsplit
 
 import defusedxml.ElementTree as ET
 import pytest
@@ -21,6 +17,7 @@ from pipelines.core.ratelimit import LocalRateLimiter, RedisRateLimiter
 from pipelines.core.settings import SPECS, Settings
 from pipelines.sources.edgar.client import EdgarClient
 from tests.conftest import shared_fixture
+from tests.support.http_server import NOT_FOUND, Answer, LocalHttpServer, Request
 
 UA = "Signals Test Suite ops@signals.example"
 
@@ -34,62 +31,29 @@ class Doc:
     first: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # replies before the body
 
 
-@dataclass(frozen=True)
-class Seen:
-    path: str
-    query: list[tuple[str, str]]
-    headers: dict[str, str]
-    at: float
-
-
-class Host:
+class Host(LocalHttpServer):
     """One fake SEC host: serves Docs at their paths (gzip when asked), 404 elsewhere, records requests."""
 
     def __init__(self) -> None:
         self.docs: dict[str, Doc] = {}
-        self.seen: list[Seen] = []
-        owner = self
+        super().__init__(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                parts = urlsplit(self.path)
-                owner.seen.append(Seen(parts.path, parse_qsl(parts.query, keep_blank_values=True),
-                                       dict(self.headers.items()), time.monotonic()))
-                doc = owner.docs.get(parts.path)
-                if doc is None:
-                    return self._reply(404, {"Content-Type": "text/plain"}, b"Not Found")
-                if doc.first:
-                    status, headers = doc.first.pop(0)
-                    return self._reply(status, headers, b"")
-                validators = {k: v for k, v in (("ETag", doc.etag), ("Last-Modified", doc.last_modified)) if v}
-                if doc.etag and self.headers.get("If-None-Match") == doc.etag:
-                    return self._reply(304, validators, b"")
-                headers = {"Content-Type": doc.content_type, **validators}
-                body = doc.body
-                if "gzip" in self.headers.get("Accept-Encoding", ""):
-                    body = gzip.compress(body)
-                    headers["Content-Encoding"] = "gzip"
-                self._reply(200, headers, body)
-
-            def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def answer(self, request: Request) -> Answer:
+        doc = self.docs.get(request.path)
+        if doc is None:
+            return NOT_FOUND
+        if doc.first:
+            status, headers = doc.first.pop(0)
+            return status, b"", None, headers
+        validators = {k: v for k, v in (("ETag", doc.etag), ("Last-Modified", doc.last_modified)) if v}
+        if doc.etag and request.headers.get("If-None-Match") == doc.etag:
+            return 304, b"", None, validators
+        headers = {"Content-Type": doc.content_type, **validators}
+        body = doc.body
+        if "gzip" in request.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        return 200, body, None, headers
 
 
 @dataclass
@@ -98,8 +62,8 @@ class Sec:
     data: Host
     efts: Host
 
-    def all_seen(self) -> list[Seen]:
-        return self.www.seen + self.data.seen + self.efts.seen
+    def all_seen(self) -> list[Request]:
+        return self.www.requests + self.data.requests + self.efts.requests
 
 
 class Clock:
@@ -115,7 +79,7 @@ def sec() -> Iterator[Sec]:
     hosts = Sec(Host(), Host(), Host())
     yield hosts
     for host in (hosts.www, hosts.data, hosts.efts):
-        host.stop()
+        host.close()
 
 
 def make_client(sec: Sec, tmp_path: Path, **kw: Any) -> EdgarClient:
@@ -129,7 +93,7 @@ def fixture_bytes(*parts: str) -> bytes:
     return shared_fixture(*parts).read_bytes()
 
 
-def assert_declared(seen: list[Seen]) -> None:
+def assert_declared(seen: list[Request]) -> None:
     assert seen
     for request in seen:
         assert request.headers["User-Agent"] == UA
@@ -142,10 +106,10 @@ def test_current_filings_atom(sec: Sec, tmp_path: Path) -> None:
     with make_client(sec, tmp_path) as client:
         body = client.current_filings_atom(start=100)
     assert body == raw  # byte for byte, after gzip was undone
-    (seen,) = sec.www.seen
-    assert seen.query == [("action", "getcurrent"), ("type", "4"), ("company", ""), ("dateb", ""),
+    (seen,) = sec.www.requests
+    assert seen.query_pairs == [("action", "getcurrent"), ("type", "4"), ("company", ""), ("dateb", ""),
                           ("owner", "include"), ("start", "100"), ("count", "100"), ("output", "atom")]
-    assert_declared(sec.www.seen)
+    assert_declared(sec.www.requests)
 
 
 def test_daily_indexes(sec: Sec, tmp_path: Path) -> None:
@@ -161,8 +125,8 @@ def test_daily_indexes(sec: Sec, tmp_path: Path) -> None:
         with pytest.raises(ValueError):
             client.daily_index(date(2020, 1, 3), kind="company")
     assert err.value.status == 404
-    assert [s.path for s in sec.www.seen][-1] == "/Archives/edgar/daily-index/2020/QTR4/master.20201004.idx"
-    assert_declared(sec.www.seen)
+    assert [s.path for s in sec.www.requests][-1] == "/Archives/edgar/daily-index/2020/QTR4/master.20201004.idx"
+    assert_declared(sec.www.requests)
 
 
 def test_submissions_on_the_data_host(sec: Sec, tmp_path: Path) -> None:
@@ -172,8 +136,8 @@ def test_submissions_on_the_data_host(sec: Sec, tmp_path: Path) -> None:
         assert client.submissions(789019) == raw
         assert client.submissions("0000789019") == raw
     assert json.loads(raw)["cik"] == "789019"
-    assert sec.www.seen == [] and len(sec.data.seen) == 2
-    assert_declared(sec.data.seen)
+    assert sec.www.requests == [] and len(sec.data.requests) == 2
+    assert_declared(sec.data.requests)
 
 
 def test_filing_document_and_index_paths(sec: Sec, tmp_path: Path) -> None:
@@ -192,23 +156,23 @@ def test_filing_document_and_index_paths(sec: Sec, tmp_path: Path) -> None:
             client.filing_document(issuer_cik, "0001209191-23-029527", "../../../etc/passwd")
         with pytest.raises(ValueError):
             client.filing_document(issuer_cik, "1209191-23-29527", "form4.xml")
-    assert [s.path for s in sec.www.seen] == [
+    assert [s.path for s in sec.www.requests] == [
         f"{folder}/form4.xml",
         f"{folder}/index.json",
         f"{folder}/0001209191-23-029527-index.htm",
     ]
-    assert_declared(sec.www.seen)
+    assert_declared(sec.www.requests)
 
 
 def test_full_text_search_query(sec: Sec, tmp_path: Path) -> None:
     with make_client(sec, tmp_path) as client, pytest.raises(HttpError):
         client.full_text_search('"gene therapy" phase 3', ["4", "8-K"], date(2024, 1, 1), date(2024, 3, 31),
                                 offset=100)
-    (seen,) = sec.efts.seen
+    (seen,) = sec.efts.requests
     assert seen.path == "/LATEST/search-index"
-    assert seen.query == [("q", '"gene therapy" phase 3'), ("forms", "4,8-K"), ("dateRange", "custom"),
+    assert seen.query_pairs == [("q", '"gene therapy" phase 3'), ("forms", "4,8-K"), ("dateRange", "custom"),
                           ("startdt", "2024-01-01"), ("enddt", "2024-03-31"), ("from", "100")]
-    assert_declared(sec.efts.seen)
+    assert_declared(sec.efts.requests)
 
 
 def test_company_tickers_cache(sec: Sec, tmp_path: Path) -> None:
@@ -219,33 +183,33 @@ def test_company_tickers_cache(sec: Sec, tmp_path: Path) -> None:
     day = 24 * 3600
     with make_client(sec, tmp_path, clock=clock) as client:
         assert client.company_tickers() == raw
-        assert len(sec.www.seen) == 1
-        assert "If-None-Match" not in sec.www.seen[0].headers
+        assert len(sec.www.requests) == 1
+        assert "If-None-Match" not in sec.www.requests[0].headers
 
         clock.now += day - 1  # still fresh: served from disk
         assert client.company_tickers() == raw
-        assert len(sec.www.seen) == 1
+        assert len(sec.www.requests) == 1
 
     clock.now += 2  # 24 h and a second: revalidated, unchanged (304)
     with make_client(sec, tmp_path, clock=clock) as fresh_process:  # the cache lives on disk
         assert fresh_process.company_tickers() == raw
-        assert len(sec.www.seen) == 2
-        assert sec.www.seen[1].headers["If-None-Match"] == '"v1"'
-        assert sec.www.seen[1].headers["If-Modified-Since"] == "Mon, 12 Jan 2026 10:00:00 GMT"
+        assert len(sec.www.requests) == 2
+        assert sec.www.requests[1].headers["If-None-Match"] == '"v1"'
+        assert sec.www.requests[1].headers["If-Modified-Since"] == "Mon, 12 Jan 2026 10:00:00 GMT"
 
         clock.now += day - 1  # the 304 restarted the 24 h
         fresh_process.company_tickers()
-        assert len(sec.www.seen) == 2
+        assert len(sec.www.requests) == 2
 
         doc.etag = '"v2"'  # SEC published a new version
         clock.now += 2
         assert fresh_process.company_tickers() == raw
         clock.now += day + 1
         fresh_process.company_tickers()
-    assert len(sec.www.seen) == 4
-    assert sec.www.seen[3].headers["If-None-Match"] == '"v2"'
+    assert len(sec.www.requests) == 4
+    assert sec.www.requests[3].headers["If-None-Match"] == '"v2"'
     assert (tmp_path / "cache" / "company_tickers.json").read_bytes() == raw
-    assert_declared(sec.www.seen)
+    assert_declared(sec.www.requests)
 
 
 def test_retry_after_is_honoured(sec: Sec, tmp_path: Path) -> None:
@@ -254,7 +218,7 @@ def test_retry_after_is_honoured(sec: Sec, tmp_path: Path) -> None:
         raw, "text/plain", first=[(429, {"Retry-After": "1"})])
     with make_client(sec, tmp_path) as client:
         assert client.daily_index(date(2020, 1, 3), kind="master") == raw
-    first, second = sec.www.seen
+    first, second = sec.www.requests
     assert second.at - first.at >= 1.0
 
 
@@ -297,7 +261,7 @@ def test_from_settings(sec: Sec, tmp_path: Path) -> None:
     with EdgarClient.from_settings(settings, LocalRateLimiter(50.0), cache_dir=tmp_path) as client:
         assert client.submissions(789019) == raw
         assert client.www.timeout == 4.0
-    assert_declared(sec.data.seen)
+    assert_declared(sec.data.requests)
     # Without a limiter the client builds the shared Redis one at SEC_MAX_RPS (no request made here).
     default = EdgarClient.from_settings(settings, cache_dir=tmp_path)
     assert isinstance(default.www.limiter, RedisRateLimiter)

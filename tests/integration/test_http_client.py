@@ -4,12 +4,9 @@ from __future__ import annotations
 import gzip
 import logging
 import socket
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -17,6 +14,7 @@ from pipelines.core.errors import TransientError
 from pipelines.core.http import HttpClient, HttpError
 from pipelines.core.ratelimit import LocalRateLimiter
 from tests.conftest import shared_fixture
+from tests.support.http_server import Answer, LocalHttpServer, Request
 
 UA = "Signals Test Suite ops@signals.example"
 
@@ -30,71 +28,36 @@ class Reply:
     delay: float = 0.0
 
 
-@dataclass(frozen=True)
-class Seen:
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    at: float
-
-
-class Server:
+class Server(LocalHttpServer):
     """Replies from a per-path script (the last reply repeats) and records every request."""
 
     def __init__(self) -> None:
         self.script: dict[str, list[Reply]] = {}
-        self.seen: list[Seen] = []
-        owner = self
+        super().__init__(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                parts = urlsplit(self.path)
-                owner.seen.append(Seen(parts.path, parse_qs(parts.query, keep_blank_values=True),
-                                       dict(self.headers.items()), time.monotonic()))
-                queue = owner.script.get(parts.path) or [Reply(404, b"no such path")]
-                reply = queue.pop(0) if len(queue) > 1 else queue[0]
-                if reply.delay:
-                    time.sleep(reply.delay)
-                body = reply.body
-                headers = dict(reply.headers)
-                if reply.gzip:
-                    body = gzip.compress(body)
-                    headers["Content-Encoding"] = "gzip"
-                try:
-                    self.send_response(reply.status)
-                    for name, value in headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout test)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def answer(self, request: Request) -> Answer:
+        queue = self.script.get(request.path) or [Reply(404, b"no such path")]
+        reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        if reply.delay:
+            time.sleep(reply.delay)
+        body = reply.body
+        headers = dict(reply.headers)
+        if reply.gzip:
+            body = gzip.compress(body)
+            headers["Content-Encoding"] = "gzip"
+        return reply.status, body, None, headers
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    srv = Server()
-    yield srv
-    srv.stop()
+    with Server() as srv:
+        yield srv
 
 
 def client_for(server: Server, **kw: object) -> HttpClient:
     options: dict[str, object] = {"user_agent": UA, "timeout": 5.0, "backoff_base": 0.01, "source": "test"}
     options.update(kw)
-    return HttpClient(server.base_url, **options)  # type: ignore[arg-type]
+    return HttpClient(server.url, **options)  # type: ignore[arg-type]
 
 
 def test_headers_params_and_gzip_body(server: Server) -> None:
@@ -112,7 +75,7 @@ def test_headers_params_and_gzip_body(server: Server) -> None:
     data = response.json()
     assert data["cik"] == "789019"
     assert data["name"] == "MICROSOFT CORP"
-    (seen,) = server.seen
+    (seen,) = server.requests
     assert seen.path == "/submissions/CIK0000789019.json"
     assert seen.query == {"a": ["1"], "b": [""]}
     assert seen.headers["User-Agent"] == UA
@@ -131,8 +94,8 @@ def test_text_uses_the_declared_charset(server: Server) -> None:
 def test_absolute_url_bypasses_the_base(server: Server) -> None:
     server.script["/elsewhere"] = [Reply(200, b"x")]
     with HttpClient("http://127.0.0.1:9/unused", user_agent=UA) as client:
-        assert client.get(server.base_url + "/elsewhere").content == b"x"
-    assert [s.path for s in server.seen] == ["/elsewhere"]
+        assert client.get(server.url + "/elsewhere").content == b"x"
+    assert [s.path for s in server.requests] == ["/elsewhere"]
 
 
 def test_429_with_retry_after_then_success(server: Server) -> None:
@@ -141,7 +104,7 @@ def test_429_with_retry_after_then_success(server: Server) -> None:
     with client_for(server, on_event=lambda *e: events.append(e)) as client:
         response = client.get("/busy")
     assert response.content == b"done"
-    first, second = server.seen
+    first, second = server.requests
     assert second.at - first.at >= 1.0
     assert [(src, outcome) for src, outcome, _ in events] == [("test", "rate_limited"), ("test", "ok")]
     assert events[1][2] >= 1.0  # the wait before the successful request is reported
@@ -154,7 +117,7 @@ def test_retry_after_beyond_the_cap_is_handed_back(server: Server) -> None:
         client.get("/busy")
     assert time.monotonic() - started < 2.0
     assert err.value.retry_after == 120.0
-    assert len(server.seen) == 1
+    assert len(server.requests) == 1
 
 
 def test_500_three_times_raises_transient(server: Server) -> None:
@@ -163,7 +126,7 @@ def test_500_three_times_raises_transient(server: Server) -> None:
     with client_for(server, on_event=lambda *e: events.append(e)) as client, \
             pytest.raises(TransientError) as err:
         client.get("/broken")
-    assert len(server.seen) == 3
+    assert len(server.requests) == 3
     assert err.value.retry_after is None
     assert "HTTP 500" in str(err.value)
     assert [outcome for _, outcome, _ in events] == ["retry", "retry", "error"]
@@ -173,7 +136,7 @@ def test_502_then_success_is_retried(server: Server) -> None:
     server.script["/flaky"] = [Reply(502), Reply(200, b"ok now")]
     with client_for(server) as client:
         assert client.get("/flaky").content == b"ok now"
-    assert len(server.seen) == 2
+    assert len(server.requests) == 2
 
 
 def test_404_is_permanent_and_not_retried(server: Server) -> None:
@@ -182,8 +145,8 @@ def test_404_is_permanent_and_not_retried(server: Server) -> None:
             pytest.raises(HttpError) as err:
         client.get("/missing.idx")
     assert err.value.status == 404
-    assert err.value.url == server.base_url + "/missing.idx"
-    assert len(server.seen) == 1
+    assert err.value.url == server.url + "/missing.idx"
+    assert len(server.requests) == 1
     assert [outcome for _, outcome, _ in events] == ["error"]
 
 
@@ -194,7 +157,7 @@ def test_304_with_etag_is_not_modified(server: Server) -> None:
     assert response.not_modified is True
     assert response.status == 304
     assert response.content == b""
-    (seen,) = server.seen
+    (seen,) = server.requests
     assert seen.headers["If-None-Match"] == '"abc"'
     assert seen.headers["If-Modified-Since"] == "Mon, 12 Jan 2026 15:00:00 GMT"
 
@@ -203,7 +166,7 @@ def test_timeout_is_retried(server: Server) -> None:
     server.script["/slow"] = [Reply(200, b"late", delay=1.0), Reply(200, b"quick")]
     with client_for(server, timeout=0.3) as client:
         assert client.get("/slow").content == b"quick"
-    assert len(server.seen) == 2
+    assert len(server.requests) == 2
 
 
 def test_connection_refused_ends_in_transient() -> None:
@@ -222,8 +185,8 @@ def test_secrets_stay_out_of_errors_and_logs(server: Server, caplog: pytest.LogC
     with client_for(server) as client, pytest.raises(HttpError) as err:
         client.get("/api", params={"api_key": "SEKRET-123", "q": "x"},
                    headers={"Authorization": "Bearer TOPSECRET"})
-    assert server.seen[0].query["api_key"] == ["SEKRET-123"]  # it was really sent
-    assert server.seen[0].headers["Authorization"] == "Bearer TOPSECRET"
+    assert server.requests[0].query["api_key"] == ["SEKRET-123"]  # it was really sent
+    assert server.requests[0].headers["Authorization"] == "Bearer TOPSECRET"
     shown = str(err.value) + err.value.url + caplog.text
     assert "SEKRET" not in shown and "TOPSECRET" not in shown
     assert "/api" in caplog.text  # the retry was logged, only without the secret

@@ -10,26 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import defusedxml.ElementTree as DET
 import pytest
-from sqlalchemy import select, text
 
-from pipelines import PRODUCT_MODULES
-from pipelines.core.db import get_engine, session_factory
-from pipelines.core.dispatch import Dispatcher
-from pipelines.core.executor import run_locally
-from pipelines.core.ledger import PipelineRun, QuarantinedRecord, Trigger
-from pipelines.core.registry import load_registry
-from pipelines.core.runs import RunRequest
+from pipelines.core.ledger import QuarantinedRecord
 from pipelines.core.signal_models import AlertOutbox, Signal
 from pipelines.form4 import discovery
 from pipelines.form4.store import (
@@ -39,6 +29,8 @@ from pipelines.form4.store import (
     InsiderPurchaseMonth,
 )
 from tests.conftest import shared_fixture
+from tests.support.http_server import NOT_FOUND, Answer, LocalHttpServer, Request
+from tests.support.pipeline_harness import PipelineHarness, truncate
 
 UA = "Signals Test Suite ops@signals.example"
 ET = ZoneInfo("America/New_York")
@@ -109,38 +101,19 @@ def broken() -> dict[str, tuple[bytes, str]]:
     }
 
 
-class Sec:
+class Sec(LocalHttpServer):
     """www.sec.gov: getcurrent pages by `start`, daily indexes, filing folders (index.json + XML)."""
 
     def __init__(self) -> None:
         self.feed: dict[int, bytes] = {}
         self.indexes: dict[str, bytes] = {}
         self.docs: dict[str, tuple[str, bytes]] = {}  # accession without dashes -> (file name, bytes)
-        self.seen: list[str] = []
-        owner = self
+        super().__init__(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                parts = urlsplit(self.path)
-                owner.seen.append(parts.path)
-                status, body, kind = owner.answer(parts.path, parse_qs(parts.query))
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
-
-    def answer(self, path: str, query: dict[str, list[str]]) -> tuple[int, bytes, str]:
+    def answer(self, request: Request) -> Answer:
+        path = request.path
         if path == "/cgi-bin/browse-edgar":
-            page = self.feed.get(int(query["start"][0]))
+            page = self.feed.get(int(request.query["start"][0]))
             return (200, page, "application/atom+xml") if page else (404, b"", "text/plain")
         if path in self.indexes:
             return 200, self.indexes[path], "text/plain"
@@ -155,60 +128,31 @@ class Sec:
                 return 200, json.dumps({"directory": {"item": items}}).encode(), "application/json"
             if match[2] == name:
                 return 200, body, "application/xml"
-        return 404, b"Not Found", "text/plain"
+        return NOT_FOUND
 
     def serve(self, accession: str, name: str, body: bytes) -> None:
         self.docs[accession.replace("-", "")] = (name, body)
 
     def document_requests(self, accession: str) -> int:
         name = self.docs[accession.replace("-", "")][0]
-        return sum(1 for p in self.seen if p.endswith(f"/{accession.replace('-', '')}/{name}"))
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return sum(1 for p in self.paths() if p.endswith(f"/{accession.replace('-', '')}/{name}"))
 
 
 @pytest.fixture
 def sec() -> Iterator[Sec]:
-    server = Sec()
-    yield server
-    server.close()
+    with Sec() as server:
+        yield server
 
 
-class Harness:
+class Harness(PipelineHarness):
     def __init__(self, settings: Any, sec: Sec) -> None:
-        self.settings = settings.replace(SEC_USER_AGENT=UA, SEC_WWW_BASE_URL=sec.url, SEC_DATA_BASE_URL=sec.url,
-                                         SEC_MAX_RPS=200.0, SLACK_ENABLED=True,
-                                         SLACK_WEBHOOK_URL=f"{sec.url}/slack-webhook")
+        super().__init__(settings, NAME, (f"pipelines.{NAME}",), SEC_USER_AGENT=UA, SEC_WWW_BASE_URL=sec.url,
+                         SEC_DATA_BASE_URL=sec.url, SEC_MAX_RPS=200.0, SLACK_ENABLED=True,
+                         SLACK_WEBHOOK_URL=f"{sec.url}/slack-webhook")
         self.sec = sec
-        extra = () if f"pipelines.{NAME}" in PRODUCT_MODULES else (f"pipelines.{NAME}",)
-        self.registry = load_registry(extra)
-        self.sessions = session_factory(self.settings.DATABASE_URL)
 
-    def dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.settings, self.registry,
-                          lambda p, run_id: run_locally(self.settings, self.registry, run_id, sleep=lambda s: None))
-
-    def manual(self, start: str, end: str, **conf: Any) -> int:
-        opened = self.dispatcher().manual(NAME, {"data_interval_start": start, "data_interval_end": end, **conf})
-        self.check(opened.run_id)
-        return opened.run_id
-
-    def check(self, run_id: int) -> None:
-        with self.sessions() as s:
-            run = s.get(PipelineRun, run_id)
-            assert run.state == "success", run.error
-
-    def counts(self, run_id: int) -> dict[str, int]:
-        with self.sessions() as s:
-            return dict(s.get(PipelineRun, run_id).counts)
-
-    def rows(self, model: type, *where: Any) -> list[Any]:
-        with self.sessions() as s:
-            found = list(s.scalars(select(model).where(*where)))
-            s.expunge_all()
-            return found
+    def poll(self, start: str, end: str) -> int:
+        return self.manual({"data_interval_start": start, "data_interval_end": end})
 
     def filing(self, accession: str) -> Form4Filing:
         (row,) = self.rows(Form4Filing, Form4Filing.accession == accession)
@@ -217,8 +161,7 @@ class Harness:
 
 @pytest.fixture
 def f4(settings, sec) -> Harness:
-    with get_engine(settings.DATABASE_URL).begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(TABLES) + " RESTART IDENTITY CASCADE"))
+    truncate(settings, TABLES)
     return Harness(settings, sec)
 
 
@@ -253,8 +196,8 @@ def test_feed_polls_parse_score_dedup_amend_and_quarantine(f4: Harness, monkeypa
 
     # Poll 1 covers 11:32-11:40 ET: page 1 already reaches entries older than the interval.
     sec.feed = {0: page1, 14: page2}
-    first = f4.manual("2026-01-12T16:32:00+00:00", "2026-01-12T16:40:00+00:00")
-    assert sum(p == "/cgi-bin/browse-edgar" for p in sec.seen) == 1
+    first = f4.poll("2026-01-12T16:32:00+00:00", "2026-01-12T16:40:00+00:00")
+    assert sum(p == "/cgi-bin/browse-edgar" for p in sec.paths()) == 1
     assert {f.accession for f in f4.rows(Form4Filing)} == {A_TCR2, A_SNOW, A_WATER, A_TELOS}
     assert f4.counts(first)["detect.parsed"] == 4
 
@@ -286,8 +229,8 @@ def test_feed_polls_parse_score_dedup_amend_and_quarantine(f4: Harness, monkeypa
     assert [s.signal_type for s in signals_for(f4, snow["issuer_cik"])] == ["insider_sale"]
 
     # Poll 2 reaches back to 09:50 ET: page 1 again (already seen), then page 2.
-    second = f4.manual("2026-01-12T15:00:00+00:00", "2026-01-12T16:31:00+00:00")
-    assert sum(p == "/cgi-bin/browse-edgar" for p in sec.seen) == 3
+    second = f4.poll("2026-01-12T15:00:00+00:00", "2026-01-12T16:31:00+00:00")
+    assert sum(p == "/cgi-bin/browse-edgar" for p in sec.paths()) == 3
     counts = f4.counts(second)
     assert counts["fetch.new_filings"] == 5 and counts["fetch.documents"] == 5
     for acc in (A_TCR2, A_SNOW, A_WATER, A_TELOS, B_FLWS):
@@ -310,11 +253,7 @@ def test_feed_polls_parse_score_dedup_amend_and_quarantine(f4: Harness, monkeypa
     assert restated.held and f"amended filing (4/A) {B_AMEND}" in restated.hold_reason
 
     # A rerun of poll 1 (`backfill --reprocess all`) recomputes it from its stored artifacts, fetching nothing.
-    with f4.sessions() as s:
-        run = s.get(PipelineRun, first)
-        request = RunRequest(NAME, Trigger.MANUAL, (run.data_interval_start, run.data_interval_end))
-    assert f4.dispatcher().open(f4.registry.get(NAME), request, reprocess="all").action == "rerun"
-    f4.check(first)
+    f4.rerun(first)  # asserts the same run id ran again, to success
     assert f4.counts(first)["fetch.earlier_try"] == 4 and f4.counts(first)["detect.parsed"] == 4
     assert all(sec.document_requests(acc) == 1 for acc in (A_TCR2, A_SNOW, A_WATER, A_TELOS))
     assert f4.filing(A_TELOS).superseded_by == B_AMEND  # the rerun did not undo the 4/A
@@ -356,7 +295,7 @@ def test_backfill_reads_the_daily_index_and_stores_history_without_alerting(f4: 
         f4.check(o.run_id)
     # Only the day's last run reads its index; the feed is never polled by a backfill.
     assert [f4.counts(o.run_id).get("fetch.index_days", 0) for o in opened] == [0, 0, 0, 1]
-    assert "/cgi-bin/browse-edgar" not in f4.sec.seen
+    assert "/cgi-bin/browse-edgar" not in f4.sec.paths()
     states = {f.accession: f.state for f in f4.rows(Form4Filing)}
     assert states == {**{a: "parsed" for a in INDEX_DOCS}, **{a: "quarantined" for a in INDEX_BAD},
                       **{a: "pending" for a in INDEX_UNSERVED}}

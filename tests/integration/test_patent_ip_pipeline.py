@@ -11,23 +11,15 @@ import csv
 import hashlib
 import io
 import json
-import threading
 import zipfile
 from collections.abc import Iterator
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
 
 from notifications.routing import route_signal
-from pipelines.core.artifacts import load_blob
-from pipelines.core.db import get_engine, session_factory
-from pipelines.core.dispatch import Dispatcher
-from pipelines.core.executor import run_locally
-from pipelines.core.ledger import PipelineRun, QuarantinedRecord, RunArtifact
-from pipelines.core.registry import load_registry
+from pipelines.core.ledger import QuarantinedRecord
 from pipelines.core.signal_models import AlertOutbox, Signal
 from pipelines.patents.models import (
     OB_TABLES,
@@ -39,6 +31,8 @@ from pipelines.patents.models import (
     ObReleaseEvent,
 )
 from tests.conftest import shared_fixture
+from tests.support.http_server import Answer, LocalHttpServer, Request
+from tests.support.pipeline_harness import PipelineHarness, truncate
 
 FILES = ("products.txt", "patent.txt", "exclusivity.txt")
 CONF = {"as_of": "2026-06-01", "revenue_shares": {"IMBRUVICA": 0.3, "QVAR REDIHALER": 0.12}}
@@ -84,104 +78,49 @@ def derived_zip() -> bytes:
     return make_zip({"products.txt": products, "patent.txt": patents, "exclusivity.txt": exclusivity})
 
 
-class Upstream:
+class Upstream(LocalHttpServer):
     """Serves /ob.zip (whatever the test sets), SEC's recorded company_tickers.json, and 404 for
     anything else: the Paragraph IV list (none is recorded) and the USPTO API."""
 
     def __init__(self) -> None:
         self.zip = b""
-        self.hits: list[str] = []
-        self.headers: list[dict[str, str]] = []
-        tickers = shared_fixture("edgar_index", "company_tickers_trimmed.json").read_bytes()
-        owner = self
+        self.tickers = shared_fixture("edgar_index", "company_tickers_trimmed.json").read_bytes()
+        super().__init__(self.answer)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.hits.append(self.path)
-                owner.headers.append(dict(self.headers.items()))
-                if self.path == "/ob.zip":
-                    status, body, kind = 200, owner.zip, "application/zip"
-                elif self.path == "/sec/files/company_tickers.json":
-                    status, body, kind = 200, tickers, "application/json"
-                else:
-                    status, body, kind = 404, b"not found", "text/plain"
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.root = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def answer(self, request: Request) -> Answer:
+        if request.path == "/ob.zip":
+            return 200, self.zip, "application/zip"
+        if request.path == "/sec/files/company_tickers.json":
+            return 200, self.tickers, "application/json"
+        return 404, b"not found", "text/plain"
 
 
 @pytest.fixture
 def upstream() -> Iterator[Upstream]:
-    server = Upstream()
-    yield server
-    server.close()
+    with Upstream() as server:
+        yield server
 
 
-class Harness:
+class Harness(PipelineHarness):
+    snapshot_models = (ObRelease, ObProduct, ObPatent, ObExclusivity, ObCalendarEntry, ObReleaseEvent, Signal,
+                       AlertOutbox, QuarantinedRecord)
+
     def __init__(self, settings: Any, upstream: Upstream) -> None:
-        self.settings = settings
+        super().__init__(settings, "patent_ip", ("pipelines.patent_ip",), ORANGE_BOOK_URL=f"{upstream.url}/ob.zip",
+                         PARAGRAPH_IV_URL=f"{upstream.url}/piv", SEC_USER_AGENT="", USPTO_API_KEY="")
         self.upstream = upstream
-        self.registry = load_registry(("pipelines.patent_ip",))
-        self.sessions = session_factory(settings.DATABASE_URL)
 
     def run(self, zip_bytes: bytes | None = None, *, replay_of: int | None = None, expect: str = "success",
             **conf: Any) -> int:
         if zip_bytes is not None:
             self.upstream.zip = zip_bytes
-        dispatcher = Dispatcher(self.settings, self.registry,
-                                lambda p, rid: run_locally(self.settings, self.registry, rid, sleep=lambda s: None))
-        run_id = dispatcher.manual("patent_ip", {**CONF, **conf}, replay_of=replay_of).run_id
-        with self.sessions() as s:
-            run = s.get(PipelineRun, run_id)
-            assert run.state == expect, run.error
-        return run_id
-
-    def run_row(self, run_id: int) -> PipelineRun:
-        with self.sessions() as s:
-            run = s.get(PipelineRun, run_id)
-            s.expunge(run)
-            return run
-
-    def rows(self, model: type, *where: Any) -> list[Any]:
-        with self.sessions() as s:
-            found = list(s.scalars(select(model).where(*where).order_by(model.id)))
-            s.expunge_all()
-            return found
-
-    def total(self, model: type) -> int:
-        with self.sessions() as s:
-            return s.scalar(select(func.count()).select_from(model))
-
-    def artifact(self, run_id: int, name: str) -> bytes:
-        with self.sessions() as s:
-            key = s.scalar(select(RunArtifact.key).where(RunArtifact.run_id == run_id, RunArtifact.name == name))
-            return load_blob(s, key)
-
-    def snapshot(self) -> dict[str, int]:
-        return {m.__name__: self.total(m) for m in (ObRelease, ObProduct, ObPatent, ObExclusivity, ObCalendarEntry,
-                                                      ObReleaseEvent, Signal, AlertOutbox, QuarantinedRecord)}
+        return self.manual({**CONF, **conf}, replay_of=replay_of, expect=expect)
 
 
 @pytest.fixture
 def ob(settings, upstream) -> Harness:
-    with get_engine(settings.DATABASE_URL).begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(OB_TABLES) + " RESTART IDENTITY CASCADE"))
-    s = settings.replace(ORANGE_BOOK_URL=f"{upstream.root}/ob.zip", PARAGRAPH_IV_URL=f"{upstream.root}/piv",
-                         SEC_USER_AGENT="", USPTO_API_KEY="")
-    return Harness(s, upstream)
+    truncate(settings, OB_TABLES)
+    return Harness(settings, upstream)
 
 
 def test_first_release_is_loaded_calendared_scored_and_reported(ob):
@@ -311,7 +250,7 @@ def test_loading_the_same_release_twice_changes_nothing(ob):
     # Only the quarantine grows: the forced run read (and reported) the same two bad rows again.
     assert after.pop("QuarantinedRecord") == before.pop("QuarantinedRecord") + 2
     assert after == before
-    assert ob.upstream.hits.count("/ob.zip") == 3  # the replay did not download
+    assert ob.upstream.paths().count("/ob.zip") == 3  # the replay did not download
 
 
 def test_truncated_zip_fails_the_run_clearly(ob):
@@ -353,15 +292,15 @@ def test_inspect_orange_book_prints_the_calendar(capsys, tmp_path, monkeypatch):
 
 
 def test_optional_enrichers_are_recorded_and_never_fail_the_run(ob):
-    ob.settings = ob.settings.replace(USPTO_API_KEY="test-key", USPTO_BASE_URL=ob.upstream.root,
+    ob.settings = ob.settings.replace(USPTO_API_KEY="test-key", USPTO_BASE_URL=ob.upstream.url,
                                       SEC_USER_AGENT="Signals Test Suite ops@signals.example",
-                                      SEC_WWW_BASE_URL=f"{ob.upstream.root}/sec")
+                                      SEC_WWW_BASE_URL=f"{ob.upstream.url}/sec")
     run = ob.run(recorded_zip())
     # USPTO: one lookup was tried, with the key header; the 404 made the enricher "unavailable".
     uspto = json.loads(ob.artifact(run, "enrichment/uspto.json"))
     assert uspto["status"] == "unavailable" and "404" in uspto["reason"]
-    lookups = [i for i, path in enumerate(ob.upstream.hits) if path.startswith("/api/v1/patent/applications/search")]
-    assert len(lookups) == 1 and ob.upstream.headers[lookups[0]].get("X-API-KEY") == "test-key"
+    lookups = [r for r in ob.upstream.requests if r.path.startswith("/api/v1/patent/applications/search")]
+    assert len(lookups) == 1 and lookups[0].headers.get("X-API-KEY") == "test-key"
     # SEC tickers: fetched (and kept as a raw artifact); none of its titles is an Orange Book
     # applicant, so the mapping still comes from the override table.
     assert ob.artifact(run, "raw/company_tickers.json") == shared_fixture(

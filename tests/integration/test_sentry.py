@@ -6,13 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from celery import Celery
 
+from tests.support.http_server import Answer, LocalHttpServer, Request
 from tests.support.services import BROKER_DB, REPO, engine_env, redis_url, wait_for
 
 pytestmark = pytest.mark.integration
@@ -25,16 +24,16 @@ DB_PASSWORD = "DbSentryPa55word"
 SECRETS = (WEBHOOK, "sentryTestWebhookSecret42", TWILIO, SMTP, USPTO, DB_PASSWORD)
 
 
-class _Receiver(ThreadingHTTPServer):
-    daemon_threads = True
+class _Receiver(LocalHttpServer):
+    """Sentry's envelope endpoint: keeps each envelope as sent, decompressed."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _EnvelopeHandler)
         self.envelopes: list[bytes] = []
+        super().__init__(self.answer)
 
     @property
     def dsn(self) -> str:
-        return f"http://publickey@127.0.0.1:{self.server_address[1]}/1"
+        return f"http://publickey@127.0.0.1:{self.port}/1"
 
     def events(self) -> list[dict]:
         """Every error event item in the envelopes received so far."""
@@ -46,35 +45,22 @@ class _Receiver(ThreadingHTTPServer):
                     found.append(json.loads(payload))
         return found
 
-
-class _EnvelopeHandler(BaseHTTPRequestHandler):
-    server: _Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        encoding = self.headers.get("Content-Encoding", "")
+    def answer(self, request: Request) -> Answer:
+        body = request.body
+        encoding = request.headers.get("Content-Encoding", "")
         if encoding == "gzip":
             body = gzip.decompress(body)
         elif encoding == "deflate":
             body = zlib.decompress(body)
         assert encoding in ("", "gzip", "deflate"), encoding
-        self.server.envelopes.append(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.envelopes.append(body)
+        return 200, b"{}", "application/json"
 
 
 @pytest.fixture
 def receiver():
-    server = _Receiver()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with _Receiver() as server:
+        yield server
 
 
 def _secret_env(receiver: _Receiver, database_url: str) -> dict[str, str]:
