@@ -4,6 +4,8 @@ runs), with the same ledger on SQLite."""
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
@@ -204,3 +206,25 @@ def test_start_records_skip_the_wal_flush_unless_turned_off(settings, demo_regis
         event.remove(Engine, "before_cursor_execute", seen)
     assert _run(strict, run_id).state == "success"
     assert used - {""} == {"on"}
+
+
+def test_concurrent_deliveries_of_a_fresh_step_run_it_once(settings, demo_registry, tmp_path):
+    """Duplicate chains racing on the one-statement start: one records attempt 1 and runs the step;
+    the rest stop, or, once it has succeeded, pass the chain on (the next step collapses them)."""
+    runner = StepRunner(settings, demo_registry)
+    run_id = _open(settings, demo_registry)
+    runner.run(run_id, "fetch", Delivery(task_id="a"))
+    runner.run(run_id, "detect", Delivery(task_id="b"))
+    barrier = threading.Barrier(8)
+
+    def deliver(i: int):  # type: ignore[no-untyped-def]
+        barrier.wait()
+        return StepRunner(settings, demo_registry).run(run_id, "score", Delivery(task_id=f"dup-{i}"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(deliver, range(8)))
+    ran = [o for o in outcomes if o.action == "continue" and o.detail != "step already succeeded"]
+    assert len(ran) == 1 and all(o.action in ("continue", "stop") for o in outcomes)
+    assert _steps(settings, run_id)[2:] == [("score", 1, "success")]
+    executions = [json.loads(line) for line in (tmp_path / "executions.log").read_text().splitlines()]
+    assert [e["step"] for e in executions if e["run_id"] == run_id].count("score") == 1
