@@ -12,17 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 
 from pipelines.sources.jobs.tracking import DepartmentMix, Velocity
 
+from .component import Component
+
 SIGNAL_TYPE = "hiring_velocity"
-
-
-class Component(NamedTuple):
-    name: str
-    value: float
-    explanation: str
 
 
 @dataclass(frozen=True)

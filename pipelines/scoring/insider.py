@@ -18,11 +18,12 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from .component import Component
+from .component import total as component_total
 from .insider_trades import InsiderTrade, trades_from_form4
 
 __all__ = ["InsiderScoringConfig", "InsiderSignal", "InsiderTrade", "detect_insider_signals", "trades_from_form4"]
 
-Component = tuple[str, float, str]
 BUY, CLUSTER_BUY, SALE = "insider_buy", "insider_cluster_buy", "insider_sale"
 
 
@@ -125,14 +126,14 @@ def _tier(value: Decimal, tiers: Sequence[tuple[Decimal, float]]) -> float:
 
 def _breadth(n: int, cfg: InsiderScoringConfig, verb: str) -> Component:
     points = cfg.breadth_points[min(n, len(cfg.breadth_points)) - 1]
-    return ("breadth", points, f"{n} distinct insider(s) {verb} within {cfg.window_days} days")
+    return Component("breadth", points, f"{n} distinct insider(s) {verb} within {cfg.window_days} days")
 
 
 def _dollars(trades: Sequence[InsiderTrade], tiers: Sequence[tuple[Decimal, float]]) -> tuple[Decimal, Component]:
     known = [t.value for t in trades if t.value is not None]
     total = sum(known, Decimal(0))
     note = f"{_money(total)} total" + ("" if len(known) == len(trades) else f" ({len(trades) - len(known)} row(s) without a value)")
-    return total, ("dollar_conviction", _tier(total, tiers), note)
+    return total, Component("dollar_conviction", _tier(total, tiers), note)
 
 
 def _role(insiders: _Insiders, cfg: InsiderScoringConfig) -> Component:
@@ -143,7 +144,7 @@ def _role(insiders: _Insiders, cfg: InsiderScoringConfig) -> Component:
             best, why = cfg.senior_role_points, f"{t.owner_names[0]} is {t.officer_title}"
         elif (t.is_officer or t.is_director) and cfg.other_role_points > best:
             best, why = cfg.other_role_points, f"{t.owner_names[0]} is an officer or director"
-    return ("role", best, why)
+    return Component("role", best, why)
 
 
 def _is_routine(months: Collection[tuple[int, int]], trade_dates: Iterable[date], years: int) -> bool:
@@ -154,7 +155,7 @@ def _is_routine(months: Collection[tuple[int, int]], trade_dates: Iterable[date]
 def _opportunistic(insiders: _Insiders, history: Mapping[int, Collection[tuple[int, int]]] | None,
                    cfg: InsiderScoringConfig) -> Component:
     if history is None:
-        return ("opportunistic", 0.0, "no purchase history supplied; routine/opportunistic unknown")
+        return Component("opportunistic", 0.0, "no purchase history supplied; routine/opportunistic unknown")
     verdicts = []
     for root, trades in insiders.groups.items():
         months = {m for cik in insiders.ciks(root) for m in history.get(cik, ())}
@@ -162,21 +163,21 @@ def _opportunistic(insiders: _Insiders, history: Mapping[int, Collection[tuple[i
     routine = sum(verdicts)
     opportunistic = len(verdicts) - routine
     points = (opportunistic * cfg.opportunistic_points + routine * cfg.routine_points) / len(verdicts)
-    return ("opportunistic", round(points, 4), f"{opportunistic} opportunistic, {routine} routine insider(s)")
+    return Component("opportunistic", round(points, 4), f"{opportunistic} opportunistic, {routine} routine insider(s)")
 
 
 def _size(issuer_cik: int, market_caps: Mapping[int, Decimal] | None, cfg: InsiderScoringConfig) -> Component:
     cap = market_caps.get(issuer_cik) if market_caps else None
     if cap is None:
-        return ("size", 0.0, "market cap unknown")
+        return Component("size", 0.0, "market cap unknown")
     points = cfg.small_cap_points if cap < cfg.small_cap_below else 0.0
-    return ("size", points, f"market cap {_money(cap)}")
+    return Component("size", points, f"market cap {_money(cap)}")
 
 
 def _freshness(latest: date, as_of: datetime, cfg: InsiderScoringConfig) -> Component:
     days = max(0, (as_of.date() - latest).days)
     points = next((p for limit, p in cfg.freshness_tiers if days <= limit), cfg.stale_points)
-    return ("freshness", points, f"{days} day(s) since the latest trade ({latest.isoformat()})")
+    return Component("freshness", points, f"{days} day(s) since the latest trade ({latest.isoformat()})")
 
 
 def _delta_own(insiders: _Insiders, cfg: InsiderScoringConfig) -> Component:
@@ -194,21 +195,21 @@ def _delta_own(insiders: _Insiders, cfg: InsiderScoringConfig) -> Component:
             shares = [t.shares for t in line if t.shares is not None]
             owned_after = line[0].shares_owned_after
             if len(shares) != len(line) or owned_after is None:
-                return ("delta_own", 0.0, "shares or shares-owned-after missing; change in ownership unknown")
+                return Component("delta_own", 0.0, "shares or shares-owned-after missing; change in ownership unknown")
             before += owned_after - shares[0]
             bought += sum(shares, Decimal(0))
         before += sum({t.accession: t.other_holdings for t in trades}.values(), Decimal(0))
     if before <= 0:
-        return ("delta_own", cfg.delta_own_points, f"new position: {bought:,f} shares bought, none held before")
+        return Component("delta_own", cfg.delta_own_points, f"new position: {bought:,f} shares bought, none held before")
     ratio = bought / before
     points = cfg.delta_own_points if ratio >= cfg.delta_own_min else 0.0
-    return ("delta_own", points, f"holdings up {ratio:.1%} ({bought:,f} on {before:,f} shares)")
+    return Component("delta_own", points, f"holdings up {ratio:.1%} ({bought:,f} on {before:,f} shares)")
 
 
 def _plan(trades: Sequence[InsiderTrade], cfg: InsiderScoringConfig) -> Component:
     plan = [t for t in trades if t.plan_10b5_1]
     if not plan:
-        return ("plan_10b5_1", 0.0, "no 10b5-1 plan trades")
+        return Component("plan_10b5_1", 0.0, "no 10b5-1 plan trades")
     values = [t.value for t in trades if t.value is not None]
     plan_values = [t.value for t in plan if t.value is not None]
     total = sum(values, Decimal(0))
@@ -216,7 +217,7 @@ def _plan(trades: Sequence[InsiderTrade], cfg: InsiderScoringConfig) -> Componen
         share = float(sum(plan_values, Decimal(0)) / total)
     else:
         share = len(plan) / len(trades)
-    return ("plan_10b5_1", round(-cfg.plan_penalty_points * share, 4),
+    return Component("plan_10b5_1", round(-cfg.plan_penalty_points * share, 4),
             f"{share:.0%} of the traded value under a Rule 10b5-1 plan (pre-scheduled)")
 
 
@@ -235,7 +236,7 @@ def _signal(
     issuer = trades[0].issuer_cik
     tickers = Counter(t.ticker for t in trades if t.ticker)
     reason = _hold(trades)
-    total = sum(points for _, points, _ in components)
+    total = component_total(components)
     return InsiderSignal(
         ticker=tickers.most_common(1)[0][0] if tickers else None,
         issuer_cik=issuer,
@@ -264,9 +265,9 @@ def _score_window(
         _, dollars = _dollars(trades, cfg.sale_dollar_tiers)
         components = [_breadth(n, cfg, "sold (code S)"), dollars, _role(insiders, cfg),
                       _freshness(latest, as_of, cfg), _plan(trades, cfg)]
-        subtotal = sum(p for _, p, _ in components)
+        subtotal = component_total(components)
         cut = -(1 - cfg.sale_weight) * max(subtotal, 0.0)
-        components.append(("sale_track_weight", round(cut, 4),
+        components.append(Component("sale_track_weight", round(cut, 4),
                            f"sales carry little information [R95]: kept at {cfg.sale_weight:.0%} of {subtotal:.2f}"))
         return _signal(SALE, trades, components, start, cfg)
     total, dollars = _dollars(trades, cfg.buy_dollar_tiers)

@@ -20,18 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
 
 from pipelines.sources.edgar.thirteenf import PositionChange, Report, diff_quarters
 
+from .component import Component
+
 SIGNAL_TYPE = "institutional_13f"
 FILING_DEADLINE_DAYS = 45
-
-
-class Component(NamedTuple):
-    name: str
-    value: float
-    explanation: str
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from pipelines.sources.orange_book.calendar import (
 )
 from pipelines.sources.orange_book.diff import ReleaseEvent
 
+from .component import Component, total
+
 MAX_SCORE = 10.0
 _LOE_BANDS = ((6, 4.0), (12, 3.0), (24, 2.0), (36, 1.0))
 _EXPOSURE_BANDS = ((0.25, 3.0), (0.10, 2.0), (0.05, 1.0))
@@ -38,15 +40,6 @@ _EVENT_BUMP = {
 # Notes 3.4: a patent listed or delisted is alerted at once, at >= 7 when exposure is >= 2.
 _FLOOR_EVENTS = frozenset({"patent_delisted", "patent_added"})
 _FLOOR_SCORE, _FLOOR_EXPOSURE = 7.0, 2.0
-
-
-@dataclass(frozen=True)
-class Component:
-    """One line of the score breakdown. `value` None means the input was unavailable."""
-
-    name: str
-    value: float | None
-    explanation: str
 
 
 @dataclass(frozen=True)
@@ -120,7 +113,7 @@ def revenue_exposure_component(revenue_share: float | None) -> Component:
 
 
 def _total(components: Iterable[Component]) -> float:
-    return min(MAX_SCORE, sum(c.value for c in components if c.value is not None))
+    return min(MAX_SCORE, total(components))
 
 
 def _product_components(
