@@ -102,11 +102,16 @@ def is_qualified(report: Report, config: InstitutionalConfig = InstitutionalConf
     for h in report.holdings:
         if h.put_call is None:
             values[h.cusip] += h.value_usd
-    total = sum(values.values())
-    if not (config.min_positions <= len(values) <= config.max_positions) or total < config.min_portfolio_usd:
+    return passes_screen(len(values), sum(values.values()), sum(sorted(values.values(), reverse=True)[:10]), config)
+
+
+def passes_screen(positions: int, total_usd: int, top10_usd: int,
+                  config: InstitutionalConfig = InstitutionalConfig()) -> bool:
+    """`is_qualified` from its three figures (share positions, their value, the ten largest's value),
+    for reports whose rows are summed in SQL."""
+    if not (config.min_positions <= positions <= config.max_positions) or total_usd < config.min_portfolio_usd:
         return False
-    top10 = sum(sorted(values.values(), reverse=True)[:10])
-    return top10 / total >= config.min_top10_share
+    return top10_usd / total_usd >= config.min_top10_share
 
 
 def manager_changes(manager: TrackedManager, prev: Report | None, cur: Report, *,

@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from .background_copy import READ_SIZE, wait_for_copy
+
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 BATCH_ROWS = 50_000  # bounds the text buffer of one COPY
-BATCH_BYTES = 8 << 20  # the same bound for pre-joined text (about 90,000 13F holdings lines)
 NULL = "\\N"
-_READ = 1 << 20  # bytes psycopg2 reads from the buffer per call (its default, 8 KiB, is one call per ~90 rows)
 
 
 def _field(value: Any) -> str:
@@ -42,46 +42,33 @@ def escape(value: str) -> str:
     return value.translate(_ESCAPES)
 
 
+def copy_sql(table: Table, columns: Sequence[str]) -> str:
+    return f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+
+
 def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
 def copy_lines(session: Session, table: Table, columns: Sequence[str], lines: Iterable[str]) -> int:
     """COPY ready-made text-format lines (PostgreSQL only): the fast path for a hot table."""
+    wait_for_copy(session)  # the connection is about to be used raw, outside the statement guard
     session.flush()  # rows this session added (the parent row) must reach the server first
     raw = session.connection().connection.driver_connection  # psycopg2, inside the session's transaction
-    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    sql = copy_sql(table, columns)
     count = 0
     batch: list[str] = []
     with raw.cursor() as cur:
         for line in lines:
             batch.append(line)
             if len(batch) >= BATCH_ROWS:
-                cur.copy_expert(sql, io.StringIO("".join(batch)), size=_READ)
+                cur.copy_expert(sql, io.StringIO("".join(batch)), size=READ_SIZE)
                 count += len(batch)
                 batch = []
         if batch:
-            cur.copy_expert(sql, io.StringIO("".join(batch)), size=_READ)
+            cur.copy_expert(sql, io.StringIO("".join(batch)), size=READ_SIZE)
             count += len(batch)
     return count
-
-
-def copy_text(session: Session, table: Table, columns: Sequence[str], chunks: Iterable[str]) -> None:
-    """COPY pre-joined text-format lines (PostgreSQL only), one COPY per ~BATCH_BYTES of text."""
-    session.flush()  # rows this session added (the parent row) must reach the server first
-    raw = session.connection().connection.driver_connection  # psycopg2, inside the session's transaction
-    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-    batch: list[str] = []
-    size = 0
-    with raw.cursor() as cur:
-        for chunk in chunks:
-            batch.append(chunk)
-            size += len(chunk)
-            if size >= BATCH_BYTES:
-                cur.copy_expert(sql, io.StringIO("".join(batch)), size=_READ)
-                batch, size = [], 0
-        if batch:
-            cur.copy_expert(sql, io.StringIO("".join(batch)), size=_READ)
 
 
 def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date
+from types import TracebackType
 from typing import Any
 
 from sqlalchemy import select
@@ -13,8 +14,10 @@ from sqlalchemy.orm import Session
 
 from pipelines.scoring.institutional import ManagerChange
 from pipelines.sources.edgar.thirteenf import CoverPage, Holding, Report
+from pipelines.sources.edgar.thirteenf_rows import ScannedRows, TextColumns
 
-from .bulk import NULL, copy_lines, copy_text, escape, insert_rows, is_postgresql
+from .background_copy import BackgroundCopy
+from .bulk import NULL, copy_lines, copy_sql, escape, insert_rows, is_postgresql
 from .models import ThirteenFFiling, ThirteenFHolding, ThirteenFPositionChange, ThirteenFReport
 
 HOLDING_COLUMNS = ("filing_id", "row", "cusip", "name_of_issuer", "title_of_class", "value_usd",
@@ -69,9 +72,12 @@ def holding_lines(filing_id: int, holdings: Iterable[Holding]) -> Iterable[str]:
 def holding_text(holdings: Sequence[Holding]) -> str:
     """COPY text lines of `holdings` without the leading filing id (see `with_filing_id`).
 
-    A comprehension rather than a generator, and names and titles escaped one by one only in a
+    Rows straight from the regex scan are written from its text columns, building no Holding; other
+    rows by a comprehension over the Holdings. Names and titles are escaped one by one only in a
     filing where some need it (rare: a backslash or a control character): one test covers them all.
     """
+    if isinstance(holdings, ScannedRows):
+        return _columns_text(holdings.text_columns())
     names = "".join([h.name_of_issuer + h.title_of_class for h in holdings])
     if "\\" in names or not names.isprintable():
         return "".join([line.partition("\t")[2] for line in holding_lines(0, holdings)])
@@ -80,6 +86,20 @@ def holding_text(holdings: Sequence[Holding]) -> str:
         f"{h.sh_prn_type}\t{h.put_call or NULL}\t{h.investment_discretion}\t"
         f"{','.join(map(str, h.other_managers)) if h.other_managers else ''}\t{h.voting_sole}\t"
         f"{h.voting_shared}\t{h.voting_none}\n" for h in holdings])
+
+
+def _columns_text(c: TextColumns) -> str:
+    names, titles = c.name_of_issuer, c.title_of_class
+    joined = "".join(names) + "".join(titles)
+    if "\\" in joined or not joined.isprintable():
+        names, titles = list(map(escape, names)), list(map(escape, titles))
+    put_calls = [NULL if p is None else p for p in c.put_call]
+    return "".join([f"{row}\t{cusip}\t{name}\t{title}\t{value}\t{amount}\t{sh_prn}\t{put_call}\t{discretion}\t"
+                    f"{others}\t{sole}\t{shared}\t{none}\n"
+                    for row, cusip, name, title, value, amount, sh_prn, put_call, discretion, others, sole, shared,
+                    none in zip(c.row, c.cusip, names, titles, c.value_usd, c.shares_or_principal, c.sh_prn_type,
+                                put_calls, c.investment_discretion, c.other_managers, c.voting_sole,
+                                c.voting_shared, c.voting_none, strict=True)])
 
 
 def with_filing_id(filing_id: int, text: str) -> str:
@@ -99,7 +119,10 @@ class FilingLoader:
     A quarter has thousands of filings of a few hundred rows each; two round trips per filing cost
     more than the rows themselves. A filing whose accession is already stored is skipped whole.
     On PostgreSQL a filing's rows are turned into COPY text as soon as it is added, so the batch holds
-    strings, not hundreds of thousands of Holding objects for the garbage collector to walk.
+    strings, not hundreds of thousands of Holding objects for the garbage collector to walk; and each
+    batch's COPY runs on a background thread while the caller parses the next filings (see
+    background_copy). Use it as a context manager: leaving the block loads what is pending and waits
+    for the last COPY, raising its error; leaving on an exception only waits.
     """
 
     def __init__(self, session: Session, batch_rows: int = 50_000) -> None:
@@ -109,8 +132,19 @@ class FilingLoader:
         self.skipped: list[str] = []  # accessions another run stored first
         self.rows = 0
         self._copy = is_postgresql(session)
+        self._copier = BackgroundCopy(session) if self._copy else None
         self._pending: list[tuple[dict[str, Any], Sequence[Holding] | str, int]] = []
         self._pending_rows = 0
+
+    def __enter__(self) -> FilingLoader:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.close(raise_error=False)
 
     def add(self, values: dict[str, Any], holdings: Sequence[Holding]) -> None:
         self._pending.append((values, holding_text(holdings) if self._copy else holdings, len(holdings)))
@@ -118,31 +152,61 @@ class FilingLoader:
         if self._pending_rows >= self.batch_rows:
             self.flush()
 
+    def wait(self) -> None:
+        """Wait for the COPY in flight (raising its error): the connection is free afterwards."""
+        if self._copier is not None:
+            self._copier.wait()
+
     def flush(self) -> None:
+        """Insert the pending filing rows and start the COPY of their holdings (PostgreSQL: in the background)."""
         if not self._pending:
             return
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = (insert(ThirteenFFiling).values([v for v, _, _ in self._pending])
-                .on_conflict_do_nothing(index_elements=["accession"])
-                .returning(ThirteenFFiling.id, ThirteenFFiling.accession))
-        ids = {acc: fid for fid, acc in self.session.execute(stmt)}
+        self.wait()  # the INSERT below needs the connection
+        ids = self._insert_filings([v for v, _, _ in self._pending])
         batch = [(ids[v["accession"]], rows, n) for v, rows, n in self._pending if v["accession"] in ids]
         self.skipped += [v["accession"] for v, _, _ in self._pending if v["accession"] not in ids]
         self.loaded += [v["accession"] for v, _, _ in self._pending if v["accession"] in ids]
         self._pending, self._pending_rows = [], 0
         table = ThirteenFHolding.__table__
-        if self._copy:
-            copy_text(self.session, table, HOLDING_COLUMNS,
-                      (with_filing_id(fid, text) for fid, text, _ in batch if isinstance(text, str)))
+        if self._copier is not None:
+            text = "".join([with_filing_id(fid, t) for fid, t, _ in batch if isinstance(t, str)])
+            if text:
+                self._copier.submit(copy_sql(table, HOLDING_COLUMNS), text)
         else:
             rows = (row for fid, holdings, _ in batch if not isinstance(holdings, str)
                     for row in holding_rows(fid, holdings))
             insert_rows(self.session, table, HOLDING_COLUMNS, rows)
         self.rows += sum(n for _, _, n in batch)
 
+    def _insert_filings(self, values: list[dict[str, Any]]) -> dict[str, int]:
+        """Insert the filing rows (skipping stored accessions); accession -> id of those inserted."""
+        # One statement executed with many parameter sets: compiled once and cached, sent in pages
+        # (insertmanyvalues). A VALUES list of the rows instead was compiled anew for every batch,
+        # about a millisecond per filing.
+        keys = sorted({k for v in values for k in v})
+        insert = postgresql.insert if self._copy else sqlite.insert
+        stmt = (insert(ThirteenFFiling.__table__).on_conflict_do_nothing(index_elements=["accession"])
+                .returning(ThirteenFFiling.id, ThirteenFFiling.accession))
+        rows = self.session.execute(stmt, [{k: v.get(k) for k in keys} for v in values])
+        return {acc: fid for fid, acc in rows}
 
-def _cover(f: ThirteenFFiling) -> CoverPage:
+    def finish(self) -> None:
+        """Load what is pending and wait for the last COPY, raising the error of any that failed."""
+        try:
+            self.flush()
+        except BaseException:
+            self.close(raise_error=False)
+            raise
+        self.close()
+
+    def close(self, *, raise_error: bool = True) -> None:
+        """Wait for the COPY in flight and stop its thread (without loading what is pending)."""
+        if self._copier is not None:
+            self._copier.close(raise_error=raise_error)
+
+
+def filing_cover(f: ThirteenFFiling) -> CoverPage:
+    """The cover page as stored on the filing row (what report_as_of needs of it)."""
     return CoverPage(filer_cik=f.cik, filer_name=f.manager_name, submission_type=f.form_type, period=f.period,
                      report_type=f.report_type or "", is_amendment=f.amendment_type is not None,
                      amendment_number=f.amendment_number, amendment_type=f.amendment_type,
@@ -173,7 +237,7 @@ def loaded_filings(session: Session, cik: int, period: date) -> list[Report]:
             sh_prn_type=sh_prn, put_call=put_call, investment_discretion=discretion,
             other_managers=tuple(int(m) for m in others.split(",") if m) if others else (),
             voting_sole=sole, voting_shared=shared, voting_none=none, filed=filed[fid], row=row))
-    return [Report(cover=_cover(f), holdings=tuple(by_filing[f.id]), filed=f.filed, accession=f.accession)
+    return [Report(cover=filing_cover(f), holdings=tuple(by_filing[f.id]), filed=f.filed, accession=f.accession)
             for f in filings]
 
 

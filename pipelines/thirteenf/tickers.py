@@ -53,3 +53,13 @@ def cusip_tickers(issuers: Iterable[tuple[str, str]], titles: Mapping[str, str])
         if ticker:
             found[cusip] = ticker
     return found
+
+
+def name_tickers(names: Iterable[str], titles: Mapping[str, str]) -> dict[str, str]:
+    """Issuer name -> ticker for the names `cusip_tickers` would map (the rest left out)."""
+    found: dict[str, str] = {}
+    for name in names:
+        ticker = titles.get(_normalized(name))
+        if ticker:
+            found[name] = ticker
+    return found

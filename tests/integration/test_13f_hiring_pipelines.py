@@ -32,8 +32,11 @@ from pipelines.core.registry import load_registry
 from pipelines.core.runs import RunRequest
 from pipelines.core.signal_models import AlertOutbox, Signal
 from pipelines.jobboards.models import JobBoardPoll, JobPosting, JobPostingEvent
+from pipelines.thirteenf.background_copy import BackgroundCopyError
 from pipelines.thirteenf.models import ThirteenFFiling, ThirteenFHolding, ThirteenFPositionChange, ThirteenFReport
+from pipelines.thirteenf.tickers import title_index
 from tests.conftest import shared_fixture
+from tests.integration.test_13f_diff_sql import diff_both_ways, snapshot
 
 OWN_TABLES = ("thirteenf_position_changes", "thirteenf_reports", "thirteenf_holdings", "thirteenf_filings",
               "job_posting_events", "job_board_polls", "job_postings")
@@ -354,6 +357,44 @@ def test_13f_discovers_loads_diffs_and_scores(sec_settings, server: Server, edga
                                               Signal.event_key == signals[IRHYTHM].event_key))
     # Two full weeks past the 2023-11-14 deadline: 5.0 * 0.9**2.
     assert again.score == pytest.approx(4.05)
+
+
+def test_13f_copy_error_fails_the_detect_step_and_rolls_it_back(sec_settings, server: Server,
+                                                               edgar: dict[str, Any], db) -> None:
+    """A row PostgreSQL refuses in the background COPY (an issuer name longer than the column; the
+    parser takes it) fails the detect step with that error, and none of the step's writes stay."""
+    q3 = _read("edgar_13f", "13f_hr_ltsone_2023q3_infotable.xml")
+    server.filing(LTS, ACC_Q3, {"primary_doc.xml": _read("edgar_13f", "13f_hr_ltsone_2023q3_primary_doc.xml"),
+                                "index.xml": q3.replace(b"AMAZON COM INC", b"AMAZON " * 50)})
+    with pytest.raises(BackgroundCopyError, match="value too long"):  # recorded, then raised to the worker
+        _13f_run(sec_settings, "2023-11-13T00:00:00+00:00", "2023-11-15T05:00:00+00:00")
+    with db() as s:
+        failed = s.scalar(select(PipelineRun).where(PipelineRun.pipeline == "institutional_13f"))
+        assert (failed.state, failed.failed_step) == ("failed", "detect")
+        assert "background COPY thirteenf_holdings failed" in failed.error and "value too long" in failed.error
+        for model in (ThirteenFFiling, ThirteenFHolding, ThirteenFReport):
+            assert s.scalar(select(func.count()).select_from(model)) == 0
+        assert s.scalar(select(func.count()).select_from(QuarantinedRecord).where(
+            QuarantinedRecord.step == "detect")) == 0  # the GSI table's quarantine went with the rest
+
+
+def test_13f_sql_diff_equals_the_python_diff_on_these_quarters(sec_settings, server: Server, edgar: dict[str, Any],
+                                                               db) -> None:
+    """The report pairs above, amendments included: the versions the runs recorded (the SQL diff, on
+    PostgreSQL) are the ones the Python diff (SQLite's path) records from the same filings."""
+    for start, end in (("2023-11-13T00:00:00+00:00", "2023-11-15T05:00:00+00:00"),
+                       ("2023-11-15T05:00:00+00:00", "2023-11-28T05:00:00+00:00")):
+        assert _13f_run(sec_settings, start, end).state == "success"
+    with db() as s:
+        recorded = snapshot(s)
+        pairs = sorted(set(s.execute(select(ThirteenFReport.cik, ThirteenFReport.period)).all()))
+    assert pairs == [(BRK, date(2022, 12, 31)), (LTS, date(2023, 6, 30)), (LTS, date(2023, 9, 30))]
+    names = {LTS: "LTS One Management LP", BRK: "Berkshire Hathaway Inc"}
+    titles = title_index(_read("edgar_index", "company_tickers_trimmed.json"))
+    both = diff_both_ways(db, server.url, pairs, names, date(2023, 11, 28), titles)
+    assert both[True] == both[False]
+    assert (both[False][1], both[False][2]) == recorded
+    assert len(recorded[0]) == 5 and len(recorded[1]) > 40
 
 
 # --- hiring -------------------------------------------------------------------------------------------

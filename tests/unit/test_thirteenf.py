@@ -21,6 +21,7 @@ from pipelines.sources.edgar.thirteenf import (
     parse_infotable,
     parse_infotable_expat,
     report_as_of,
+    report_parts_as_of,
     thirteenf_to_json,
     value_multiplier,
 )
@@ -373,6 +374,13 @@ def test_restatement_replaces_and_new_holdings_add(lts_cover_raw: bytes, lts_tab
     assert report_as_of([restatement, base], date(2023, 11, 30)) == base
     assert len(report_as_of([restatement, base], date(2023, 12, 1)).holdings) == 13
     assert len(report_as_of([base, restatement, addition], date(2023, 12, 5)).holdings) == 13 + 10
+    # The filings whose rows each view holds, in order (what the SQL diff reads).
+    for day, parts in ((date(2023, 11, 30), [base]), (date(2023, 12, 1), [restatement]),
+                       (date(2023, 12, 5), [restatement, addition])):
+        view, held = report_parts_as_of([base, restatement, addition], day)
+        assert view == report_as_of([base, restatement, addition], day) and list(held) == parts
+        assert view.holdings == tuple(h for part in held for h in part.holdings)
+    assert report_parts_as_of([base], date(2023, 11, 13)) is None
 
 
 def test_bad_amendments_are_refused(lts_cover_raw: bytes, lts_table_raw: bytes) -> None:
@@ -476,6 +484,22 @@ def test_fast_path_matches_expat_on_every_field_variant(prefix: str, ws: str, he
     assert [(h.voting_sole, h.voting_shared, h.voting_none) for h in scanned[:3]] == [
         (0, 0, 0), (137500, 5, 0), (1, 2, 3)]
     assert [h.row for h in scanned] == list(range(1, 2521))
+
+
+@pytest.mark.parametrize("prefix,ws,head", [("ns1", "\t", ""), ("", "\r\n ", '\ufeff<?xml version="1.0"?>\r\n')])
+def test_scanned_rows_load_without_building_holdings(prefix: str, ws: str, head: str) -> None:
+    """Row count, value total and COPY text come from the scanner's columns, equal to the Holdings' own."""
+    raw = _generated_table(2520, prefix, ws, head)  # every field variant: refs, escapes, case, zeros, spaces
+    for filed in (LTS_FILED, date(2022, 11, 14)):
+        rows = scan_infotable(raw, filed)
+        expat, _ = parse_infotable_expat(raw, filed=filed)
+        assert check_against_cover(rows, replace(_brk_cover(date(2022, 9, 30)), entry_total=2520,
+                                                 value_total=sum(h.value_usd for h in expat) // (
+                                                     value_multiplier(filed)))) is None
+        assert len(rows) == 2520 and rows.value_total() == sum(h.value_usd for h in expat)
+        assert holding_text(rows) == holding_text(expat)
+        assert rows._holdings is None  # nothing built so far (private: the point of the class)
+        assert rows[1] == expat[1] and rows[:3] == expat[:3] and rows == expat and list(rows) == expat
 
 
 _EVIL = b'<!DOCTYPE ns1:informationTable [<!ENTITY evil "EVIL">]>'

@@ -200,12 +200,14 @@ def _tree(raw: bytes) -> Element:
     return parser.close()
 
 
-def parse_infotable(raw: bytes, *, filed: date, source: str = SOURCE) -> tuple[list[Holding], list[BadRecord]]:
+def parse_infotable(raw: bytes, *, filed: date,
+                    source: str = SOURCE) -> tuple[Sequence[Holding], list[BadRecord]]:
     """Stream an information table (any namespace prefix) into holdings plus the rows that failed.
 
     A truncated or malformed document keeps the rows read before the break and reports one error
-    carrying the whole payload. Plain tables (the usual case) go through a compiled-regex scanner;
-    anything it does not recognise, every bad row included, is read by expat as before.
+    carrying the whole payload. Plain tables (the usual case) go through a compiled-regex scanner,
+    whose rows (`thirteenf_rows.ScannedRows`) build their Holdings only when first indexed or
+    iterated; anything it does not recognise, every bad row included, is read by expat as before.
     """
     scanned = _scan.scan_infotable(raw, filed)
     if scanned is not None:
@@ -317,8 +319,10 @@ def check_against_cover(holdings: Sequence[Holding], cover: CoverPage) -> DataEr
                          f"is {cover.entry_total}", source=SOURCE, record_key=key)
     if cover.value_total is None or not holdings:
         return None
-    unit = value_multiplier(holdings[0].filed)
-    total = sum(map(_VALUE_USD, holdings))
+    if isinstance(holdings, _rows.ScannedRows):  # its total without building its Holdings
+        unit, total = value_multiplier(holdings.filed), holdings.value_total()
+    else:
+        unit, total = value_multiplier(holdings[0].filed), sum(map(_VALUE_USD, holdings))
     expected = cover.value_total * unit
     if abs(total - expected) * 2 > unit * len(holdings):
         return DataError(f"13F information table values sum to ${total:,} but the cover's tableValueTotal is "
@@ -351,14 +355,23 @@ def apply_amendment(base: Report, amendment: Report) -> Report:
 
 def report_as_of(filings: Iterable[Report], as_of: date) -> Report | None:
     """Point-in-time view of one manager's period: filings visible on `as_of`, amendments applied in order."""
+    view = report_parts_as_of(filings, as_of)
+    return view[0] if view is not None else None
+
+
+def report_parts_as_of(filings: Iterable[Report], as_of: date) -> tuple[Report, tuple[Report, ...]] | None:
+    """`report_as_of`, with the filings whose rows the view holds, in the view's row order: a view
+    computed in SQL reads those filings' stored rows (the Reports may then come without holdings)."""
     visible = sorted((f for f in filings if f.filed <= as_of), key=lambda f: (f.filed, f.cover.is_amendment))
     current: Report | None = None
+    parts: tuple[Report, ...] = ()
     for filing in visible:
         if current is None or not filing.cover.is_amendment:
-            current = filing
+            current, parts = filing, (filing,)
         else:
-            current = apply_amendment(current, filing)
-    return current
+            current = apply_amendment(current, filing)  # checks the amendment; a RESTATEMENT replaces the rows
+            parts = (filing,) if filing.cover.amendment_type == "RESTATEMENT" else parts + (filing,)
+    return (current, parts) if current is not None else None
 
 
 @dataclass
@@ -545,4 +558,5 @@ def _holding(f: Mapping[str, str], row: int, filed: date, multiplier: int, sourc
 
 
 # The fast path reads Holding from this module, so it is bound last (see parse_infotable).
-from . import thirteenf_scan as _scan
+from . import thirteenf_rows as _rows  # noqa: E402
+from . import thirteenf_scan as _scan  # noqa: E402

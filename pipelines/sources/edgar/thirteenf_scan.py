@@ -12,11 +12,10 @@ scanned: entity declarations only ever reach defusedxml, which refuses them.
 """
 from __future__ import annotations
 
-import gc
 import re
 from datetime import date
 
-from .thirteenf import Holding, value_multiplier
+from .thirteenf_rows import ScannedRows
 
 # XML white space only (\s would also take \f and \v, which XML forbids); possessive, since nothing that
 # follows it starts with white space, which spares the regex engine its backtracking bookkeeping.
@@ -128,7 +127,7 @@ def _root_ok(prefix: str | None, attrs: str) -> bool:
     return (prefix is None or prefix in declared) and all(p in declared for p in prefixed)
 
 
-def scan_infotable(raw: bytes, filed: date) -> list[Holding] | None:
+def scan_infotable(raw: bytes, filed: date) -> ScannedRows | None:
     """The holdings of a plain, valid information table; None when expat must read it instead."""
     # A one-byte memchr first: the two-byte searches are slow on text full of '<'.
     if (b"!" in raw and b"<!" in raw) or (b"]" in raw and b"]]>" in raw):
@@ -150,18 +149,10 @@ def scan_infotable(raw: bytes, filed: date) -> list[Holding] | None:
     between = parts[0::_GROUPS + 1]
     if between[-1].strip(" \t\r\n") or any(between[:-1]):
         return None
-    # Each row allocates two tracked objects (the Holding and its dict) that are never cyclic garbage;
-    # left on, the cyclic collector would walk every live object again and again as a large table
-    # grows, which cost a third of the scan. It runs as usual as soon as the table is built.
-    collecting = gc.isenabled()
-    gc.disable()
     try:
-        return _holdings(parts, filed, "&" in text)
+        return _rows(parts, filed, "&" in text)
     except _NotPlain:
         return None
-    finally:
-        if collecting:
-            gc.enable()
 
 
 _GROUPS = 12
@@ -175,45 +166,16 @@ def _tail(prefix: str) -> re.Pattern[str]:
     return pattern
 
 
-_DISCRETION = {"SOLE": "SOLE", "DFND": "DFND", "OTR": "OTR", "sole": "SOLE", "dfnd": "DFND", "otr": "OTR",
-               "Sole": "SOLE", "Dfnd": "DFND", "Otr": "OTR"}
-_PUT_CALL = {None: None, "Put": "Put", "Call": "Call", "PUT": "Put", "CALL": "Call", "put": "Put", "call": "Call"}
-_SH_PRN = {"SH": "SH", "PRN": "PRN", "sh": "SH", "prn": "PRN", "Sh": "SH", "Prn": "PRN"}
-_NO_MANAGERS: tuple[int, ...] = ()
-_SPLIT = re.compile(r"[,\s]+")
-
-
-def _holdings(parts: list[str], filed: date, refs: bool) -> list[Holding]:
-    # Column by column: each conversion runs as one map() in C instead of a call per row and field.
+def _rows(parts: list[str], filed: date, refs: bool) -> ScannedRows:
     step = _GROUPS + 1
-    names, titles, cusips, values, amounts, sh_prns, put_calls, discretions, others, soles, shareds, nones = (
-        parts[k::step] for k in range(1, step))
+    columns = [parts[k::step] for k in range(1, step)]
     strip = str.strip
+    names, titles = columns[0], columns[1]
     if refs:
         names, titles = [strip(_unescape(t)) for t in names], [strip(_unescape(t)) for t in titles]
     else:
         names, titles = list(map(strip, names)), list(map(strip, titles))
     if not all(names):
         raise _NotPlain("nameOfIssuer")  # expat's path reports the missing name
-    multiplier = value_multiplier(filed)
-    dollars = map(int, values) if multiplier == 1 else (int(v) * multiplier for v in values)
-    # A table repeats a handful of manager lists ("4", "4,8,11"): parse each distinct text once.
-    lists = {m: tuple(int(x) for x in _SPLIT.split(m) if x) if m else _NO_MANAGERS for m in set(others)}
-    managers = map(lists.__getitem__, others)
-    new, set_dict = object.__new__, object.__setattr__
-    holdings: list[Holding] = []
-    append = holdings.append
-    for row, (name, title, cusip, value, amount, sh_prn, put_call, discretion, manager, sole, shared,
-              none) in enumerate(zip(names, titles, map(str.upper, cusips), dollars, map(int, amounts),
-                                     map(_SH_PRN.__getitem__, sh_prns), map(_PUT_CALL.__getitem__, put_calls),
-                                     map(_DISCRETION.__getitem__, discretions), managers, map(int, soles),
-                                     map(int, shareds), map(int, nones)), 1):
-        h = new(Holding)
-        # The values Holding(...) would store, without its frozen __setattr__ call per field.
-        set_dict(h, "__dict__", {
-            "name_of_issuer": name, "title_of_class": title, "cusip": cusip, "value_usd": value,
-            "shares_or_principal": amount, "sh_prn_type": sh_prn, "put_call": put_call,
-            "investment_discretion": discretion, "other_managers": manager, "voting_sole": sole,
-            "voting_shared": shared, "voting_none": none, "filed": filed, "row": row})
-        append(h)
-    return holdings
+    columns[0], columns[1] = names, titles
+    return ScannedRows(columns, filed)
