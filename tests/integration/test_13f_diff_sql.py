@@ -10,7 +10,6 @@ a quarter worth nothing (weights 0); tickers mapped by issuer name.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from types import SimpleNamespace
@@ -26,9 +25,9 @@ from pipelines.thirteenf.detect import record_versions
 from pipelines.thirteenf.store import FilingLoader
 from pipelines.thirteenf.tickers import title_index
 from tests.conftest import shared_fixture
+from tests.support.infotables import field, ns1, split, with_value
 
 OWN_TABLES = ("thirteenf_position_changes", "thirteenf_reports", "thirteenf_holdings", "thirteenf_filings")
-BLOCK = re.compile(rb"\s*<(?:ns1:)?infoTable>.*?</(?:ns1:)?infoTable>", re.DOTALL)
 MSFT, INTU, CSX, IRHYTHM, AMZN = "594918104", "461202103", "126408103", "450056106", "023135106"
 A, B, C, D = 9_100_001, 9_100_002, 9_100_003, 9_100_004  # test managers
 Q1, Q2, Q3 = date(2023, 3, 31), date(2023, 6, 30), date(2023, 9, 30)
@@ -72,22 +71,8 @@ def _read(name: str) -> bytes:
     return shared_fixture("edgar_13f", name).read_bytes()
 
 
-def _split(table: bytes) -> tuple[bytes, list[bytes], bytes]:
-    blocks = [m.group(0) for m in BLOCK.finditer(table)]
-    first, last = table.index(blocks[0]), table.rindex(blocks[-1]) + len(blocks[-1])
-    return table[:first], blocks, table[last:]
-
-
-def _field(block: bytes, name: str) -> str:
-    return re.search(rb"<(?:ns1:)?" + name.encode() + rb">([^<]*)<", block).group(1).decode()
-
-
-def _with(block: bytes, name: str, value: str) -> bytes:
-    return re.sub(rb"(<(?:ns1:)?" + name.encode() + rb">)[^<]*(<)", rb"\g<1>" + value.encode() + rb"\g<2>", block)
-
-
 def _shares(block: bytes, shares: int) -> bytes:
-    return _with(_with(block, "sshPrnamt", str(shares)), "Sole", str(shares))
+    return with_value(with_value(block, "sshPrnamt", str(shares)), "Sole", str(shares))
 
 
 def _option(block: bytes, kind: str) -> bytes:
@@ -95,10 +80,6 @@ def _option(block: bytes, kind: str) -> bytes:
     close = b"</ns1:shrsOrPrnAmt>" if b"ns1:" in block else b"</shrsOrPrnAmt>"
     tag = "ns1:putCall" if b"ns1:" in block else "putCall"
     return block.replace(close, close + f"<{tag}>{kind}</{tag}>".encode())
-
-
-def _ns1(block: bytes) -> bytes:
-    return re.sub(rb"<(/?)([A-Za-z])", rb"<\1ns1:\2", block)
 
 
 @pytest.fixture
@@ -126,11 +107,11 @@ def _load(sessions: Callable[[], Session], filings: list[tuple[dict[str, Any], b
 
 
 def test_sql_diff_equals_python_diff_on_derived_quarters(sessions) -> None:
-    head, rows, tail = _split(_read("13f_hr_ltsone_2023q3_infotable.xml"))
-    brk_head, brk_rows, brk_tail = _split(_read("13f_hr_berkshire_2022q4_infotable_trimmed.xml"))
-    by_cusip = {_field(b, "cusip"): b for b in rows}
-    aapl = next(b for b in brk_rows if _field(b, "cusip") == "037833100")
-    ally = next(b for b in brk_rows if _field(b, "cusip") == "02005N100")
+    head, rows, tail = split(_read("13f_hr_ltsone_2023q3_infotable.xml"))
+    brk_head, brk_rows, brk_tail = split(_read("13f_hr_berkshire_2022q4_infotable_trimmed.xml"))
+    by_cusip = {field(b, "cusip"): b for b in rows}
+    aapl = next(b for b in brk_rows if field(b, "cusip") == "037833100")
+    ally = next(b for b in brk_rows if field(b, "cusip") == "02005N100")
 
     def lts(blocks: list[bytes]) -> bytes:
         return head + b"".join(blocks) + tail
@@ -141,20 +122,20 @@ def test_sql_diff_equals_python_diff_on_derived_quarters(sessions) -> None:
     # A: LTS One's shape. Q2 without iRhythm, MSFT and INTU share counts changed, Amazon under another
     # name, plus ALLY; Q3 as recorded plus an MSFT call row worth exactly the MSFT shares (a rank tie
     # within one CUSIP) and a principal row; then NEW HOLDINGS (Apple) and RESTATEMENT (no CSX).
-    q2 = [_shares(b, {MSFT: 30000, INTU: 65000}[_field(b, "cusip")]) if _field(b, "cusip") in (MSFT, INTU)
-          else _with(b, "nameOfIssuer", "AMAZON.COM INC") if _field(b, "cusip") == AMZN else b
-          for b in rows if _field(b, "cusip") != IRHYTHM] + [_ns1(ally)]
-    q3 = rows + [_option(by_cusip[MSFT], "Call"), _with(by_cusip[CSX], "sshPrnamtType", "PRN")]
+    q2 = [_shares(b, {MSFT: 30000, INTU: 65000}[field(b, "cusip")]) if field(b, "cusip") in (MSFT, INTU)
+          else with_value(b, "nameOfIssuer", "AMAZON.COM INC") if field(b, "cusip") == AMZN else b
+          for b in rows if field(b, "cusip") != IRHYTHM] + [ns1(ally)]
+    q3 = rows + [_option(by_cusip[MSFT], "Call"), with_value(by_cusip[CSX], "sshPrnamtType", "PRN")]
     # B: Berkshire's shape (repeated CUSIPs, default namespace); the quarter before, filed in 2022
     # (values in thousands), cut or grown here and there, with one position sold since.
-    brk_prev = [_shares(b, int(_field(b, "sshPrnamt")) * (2 if i % 3 == 0 else 1) // (1 if i % 4 else 2))
-                for i, b in enumerate(brk_rows[2:])] + [_with(brk_rows[0], "cusip", "00206R102")]
-    zero = [_with(b, "value", "0") for b in rows[:5]]  # D: a quarter worth nothing
+    brk_prev = [_shares(b, int(field(b, "sshPrnamt")) * (2 if i % 3 == 0 else 1) // (1 if i % 4 else 2))
+                for i, b in enumerate(brk_rows[2:])] + [with_value(brk_rows[0], "cusip", "00206R102")]
+    zero = [with_value(b, "value", "0") for b in rows[:5]]  # D: a quarter worth nothing
     _load(sessions, [
         (_filing(A, 1, Q2, date(2023, 8, 14), 0), lts(q2)),
         (_filing(A, 2, Q3, date(2023, 11, 14), 0), lts(q3)),
-        (_filing(A, 3, Q3, date(2023, 11, 20), 0, "NEW HOLDINGS"), lts([_ns1(aapl)])),
-        (_filing(A, 4, Q3, date(2023, 11, 27), 0, "RESTATEMENT"), lts([b for b in q3 if _field(b, "cusip") != CSX])),
+        (_filing(A, 3, Q3, date(2023, 11, 20), 0, "NEW HOLDINGS"), lts([ns1(aapl)])),
+        (_filing(A, 4, Q3, date(2023, 11, 27), 0, "RESTATEMENT"), lts([b for b in q3 if field(b, "cusip") != CSX])),
         (_filing(B, 1, date(2022, 9, 30), date(2022, 11, 14), 0), brk(brk_prev)),
         (_filing(B, 2, date(2022, 12, 31), date(2023, 2, 14), 0), brk(brk_rows + [_option(brk_rows[4], "Put")])),
         (_filing(C, 1, Q3, date(2023, 11, 14), 0), lts(rows)),  # C: its Q2 arrives after its Q3

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import re
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
@@ -36,6 +35,7 @@ from pipelines.thirteenf.background_copy import BackgroundCopyError
 from pipelines.thirteenf.models import ThirteenFFiling, ThirteenFHolding, ThirteenFPositionChange, ThirteenFReport
 from pipelines.thirteenf.tickers import title_index
 from tests.conftest import shared_fixture
+from tests.support.infotables import field, ns1, split, with_value
 from tests.integration.test_13f_diff_sql import diff_both_ways, snapshot
 
 OWN_TABLES = ("thirteenf_position_changes", "thirteenf_reports", "thirteenf_holdings", "thirteenf_filings",
@@ -116,28 +116,6 @@ def _read(folder: str, name: str) -> bytes:
     return shared_fixture(folder, name).read_bytes()
 
 
-BLOCK = re.compile(rb"\s*<(?:ns1:)?infoTable>.*?</(?:ns1:)?infoTable>", re.DOTALL)
-
-
-def _split(table: bytes) -> tuple[bytes, list[bytes], bytes]:
-    blocks = [m.group(0) for m in BLOCK.finditer(table)]
-    first, last = table.index(blocks[0]), table.rindex(blocks[-1]) + len(blocks[-1])
-    return table[:first], blocks, table[last:]
-
-
-def _field(block: bytes, name: str) -> str:
-    return re.search(rb"<(?:ns1:)?" + name.encode() + rb">([^<]*)<", block).group(1).decode()
-
-
-def _with(block: bytes, name: str, value: str) -> bytes:
-    return re.sub(rb"(<(?:ns1:)?" + name.encode() + rb">)[^<]*(<)", rb"\g<1>" + value.encode() + rb"\g<2>", block)
-
-
-def _ns1(block: bytes) -> bytes:
-    """A Berkshire row (default namespace) in LTS One's `ns1:` style."""
-    return re.sub(rb"<(/?)([A-Za-z])", rb"<\1ns1:\2", block)
-
-
 def _cover(period: str, signed: str, entries: int, total: int, *, cik: int = LTS, name: str = "",
            amendment: str | None = None) -> bytes:
     raw = _read("edgar_13f", "13f_hr_ltsone_2023q3_primary_doc.xml").decode()
@@ -155,7 +133,7 @@ def _cover(period: str, signed: str, entries: int, total: int, *, cik: int = LTS
 
 
 def _total(blocks: list[bytes]) -> int:
-    return sum(int(_field(b, "value")) for b in blocks)
+    return sum(int(field(b, "value")) for b in blocks)
 
 
 def _submissions(cik: int, name: str, filings: list[tuple[str, str, str, str]]) -> bytes:
@@ -182,11 +160,11 @@ def _submissions(cik: int, name: str, filings: list[tuple[str, str, str, str]]) 
 def edgar(server: Server, tmp_path: Path) -> dict[str, Any]:
     """Serve the 13F world; returns the row blocks each filing holds, for the expectations."""
     q3 = _read("edgar_13f", "13f_hr_ltsone_2023q3_infotable.xml")
-    head, rows, tail = _split(q3)
+    head, rows, tail = split(q3)
     brk_raw = _read("edgar_13f", "13f_hr_berkshire_2022q4_infotable_trimmed.xml")
-    _, brk_rows, _ = _split(brk_raw)
-    ally = next(b for b in brk_rows if _field(b, "cusip") == ALLY)
-    aapl = next(b for b in brk_rows if _field(b, "cusip") == AAPL)
+    _, brk_rows, _ = split(brk_raw)
+    ally = next(b for b in brk_rows if field(b, "cusip") == ALLY)
+    aapl = next(b for b in brk_rows if field(b, "cusip") == AAPL)
 
     def table(blocks: list[bytes]) -> bytes:
         return head + b"".join(blocks) + tail
@@ -194,17 +172,17 @@ def edgar(server: Server, tmp_path: Path) -> dict[str, Any]:
     # Q2 (test-built): iRhythm not yet bought, MSFT 30,000 shares, INTU 65,000 shares, ALLY held.
     q2_rows = []
     for b in rows:
-        cusip = _field(b, "cusip")
+        cusip = field(b, "cusip")
         if cusip == IRHYTHM:
             continue
         if cusip == MSFT:
-            b = _with(_with(b, "sshPrnamt", "30000"), "Sole", "30000")
+            b = with_value(with_value(b, "sshPrnamt", "30000"), "Sole", "30000")
         if cusip == INTU:
-            b = _with(_with(b, "sshPrnamt", "65000"), "Sole", "65000")
+            b = with_value(with_value(b, "sshPrnamt", "65000"), "Sole", "65000")
         q2_rows.append(b)
-    q2_rows.append(_ns1(ally))
-    a1_rows = [_ns1(aapl)]  # NEW HOLDINGS: adds an Apple row
-    a2_rows = [b for b in rows if _field(b, "cusip") != CSX]  # RESTATEMENT: the table without CSX
+    q2_rows.append(ns1(ally))
+    a1_rows = [ns1(aapl)]  # NEW HOLDINGS: adds an Apple row
+    a2_rows = [b for b in rows if field(b, "cusip") != CSX]  # RESTATEMENT: the table without CSX
     gsi_rows = rows[:-1]  # 13 rows against a cover that says 14
 
     server.put(f"/submissions/CIK{LTS:010d}.json", _submissions(LTS, "LTS One Management LP", [
@@ -271,20 +249,20 @@ def test_13f_discovers_loads_diffs_and_scores(sec_settings, server: Server, edga
         held = s.scalars(select(ThirteenFHolding).where(ThirteenFHolding.filing_id == q3.id)
                          .order_by(ThirteenFHolding.row)).all()
         for h, block in zip(held, rows, strict=True):  # field by field against the recorded table
-            assert h.cusip == _field(block, "cusip")
-            assert h.name_of_issuer == _field(block, "nameOfIssuer").replace("&amp;", "&")
-            assert h.title_of_class == _field(block, "titleOfClass")
-            assert h.value_usd == int(_field(block, "value"))  # filed 2023-11-14: dollars as printed
-            assert h.shares_or_principal == int(_field(block, "sshPrnamt"))
-            assert (h.sh_prn_type, h.investment_discretion) == (_field(block, "sshPrnamtType"),
-                                                                _field(block, "investmentDiscretion"))
+            assert h.cusip == field(block, "cusip")
+            assert h.name_of_issuer == field(block, "nameOfIssuer").replace("&amp;", "&")
+            assert h.title_of_class == field(block, "titleOfClass")
+            assert h.value_usd == int(field(block, "value"))  # filed 2023-11-14: dollars as printed
+            assert h.shares_or_principal == int(field(block, "sshPrnamt"))
+            assert (h.sh_prn_type, h.investment_discretion) == (field(block, "sshPrnamtType"),
+                                                                field(block, "investmentDiscretion"))
             assert (h.voting_sole, h.voting_shared, h.voting_none) == (
-                int(_field(block, "Sole")), int(_field(block, "Shared")), int(_field(block, "None")))
+                int(field(block, "Sole")), int(field(block, "Shared")), int(field(block, "None")))
         assert sum(h.value_usd for h in held) == 454926000  # the cover's tableValueTotal
         brk = s.scalars(select(ThirteenFHolding).where(ThirteenFHolding.filing_id == filings[ACC_BRK].id)
                         .order_by(ThirteenFHolding.row)).all()
         assert [(h.cusip, h.other_managers, h.shares_or_principal) for h in brk] == [
-            (_field(b, "cusip"), _field(b, "otherManager"), int(_field(b, "sshPrnamt"))) for b in edgar["brk_rows"]]
+            (field(b, "cusip"), field(b, "otherManager"), int(field(b, "sshPrnamt"))) for b in edgar["brk_rows"]]
         assert len({h.cusip for h in brk}) == 6  # repeated CUSIPs kept, one row per manager combination
 
         # Bad inputs were quarantined with clear errors while the rest loaded.
@@ -302,9 +280,9 @@ def test_13f_discovers_loads_diffs_and_scores(sec_settings, server: Server, edga
         assert reports[(ACC_BRK, date(2023, 2, 14))].diff_state == "no_prior"
 
         changes = _changes(s, ACC_Q3, date(2023, 11, 14))
-        irhythm = next(b for b in rows if _field(b, "cusip") == IRHYTHM)
+        irhythm = next(b for b in rows if field(b, "cusip") == IRHYTHM)
         assert (changes[IRHYTHM].status, changes[IRHYTHM].shares_prev, changes[IRHYTHM].shares_cur) == (
-            "new", 0, int(_field(irhythm, "sshPrnamt")))
+            "new", 0, int(field(irhythm, "sshPrnamt")))
         msft, intu = changes[MSFT], changes[INTU]
         assert (msft.status, msft.shares_prev, msft.shares_cur) == ("increased", 30000, 65000)
         assert (intu.status, intu.shares_prev, intu.shares_cur) == ("decreased", 65000, 32500)
@@ -319,8 +297,8 @@ def test_13f_discovers_loads_diffs_and_scores(sec_settings, server: Server, edga
     # Hand-computed from the recorded values (scoring rules in pipelines.scoring.institutional):
     # iRhythm: 1 qualified opener, ranked 2nd by value (top five), 1 of 1 holder adding -> (1+1+2)*10/8 = 5.0;
     # MSFT: ranked 7th but shares up 117% -> conviction 1, net flow 2 -> 3.75. Nothing else moved up.
-    values = sorted((int(_field(b, "value")) for b in rows), reverse=True)
-    assert values.index(int(_field(irhythm, "value"))) + 1 == 2
+    values = sorted((int(field(b, "value")) for b in rows), reverse=True)
+    assert values.index(int(field(irhythm, "value"))) + 1 == 2
     assert set(signals) == {IRHYTHM, MSFT}
     assert (signals[IRHYTHM].score, signals[IRHYTHM].ticker) == (5.0, None)
     assert "not mapped to a ticker" in signals[IRHYTHM].summary
@@ -343,7 +321,7 @@ def test_13f_discovers_loads_diffs_and_scores(sec_settings, server: Server, edga
     # Amendments apply point in time: NEW HOLDINGS (2023-11-20) adds Apple, RESTATEMENT (11-27) replaces it all.
     second = _13f_run(sec_settings, "2023-11-15T05:00:00+00:00", "2023-11-28T05:00:00+00:00")
     assert second.state == "success", second.error
-    aapl_shares = int(_field(edgar["aapl"], "sshPrnamt"))
+    aapl_shares = int(field(edgar["aapl"], "sshPrnamt"))
     with db() as s:
         assert _changes(s, ACC_Q3, date(2023, 11, 14)).keys() == changes.keys()  # the old view is unchanged
         added = _changes(s, ACC_A1, date(2023, 11, 20))
@@ -570,14 +548,14 @@ def test_inspect_13f_json_is_exactly_the_issue_shape(capsys) -> None:
     assert inspect_13f.run(args) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["cover"] == {"period": "2023-09-30", "entry_total": 14, "value_total": 454926000}
-    first = _split(table.read_bytes())[1][0]
+    first = split(table.read_bytes())[1][0]
     assert doc["holdings"][0] == {
-        "name_of_issuer": _field(first, "nameOfIssuer"), "title_of_class": _field(first, "titleOfClass"),
-        "cusip": _field(first, "cusip"), "value_usd": int(_field(first, "value")),
-        "shares_or_principal": int(_field(first, "sshPrnamt")), "sh_prn_type": _field(first, "sshPrnamtType"),
-        "put_call": None, "investment_discretion": _field(first, "investmentDiscretion"), "other_managers": [],
-        "voting_sole": int(_field(first, "Sole")), "voting_shared": int(_field(first, "Shared")),
-        "voting_none": int(_field(first, "None"))}
+        "name_of_issuer": field(first, "nameOfIssuer"), "title_of_class": field(first, "titleOfClass"),
+        "cusip": field(first, "cusip"), "value_usd": int(field(first, "value")),
+        "shares_or_principal": int(field(first, "sshPrnamt")), "sh_prn_type": field(first, "sshPrnamtType"),
+        "put_call": None, "investment_discretion": field(first, "investmentDiscretion"), "other_managers": [],
+        "voting_sole": int(field(first, "Sole")), "voting_shared": int(field(first, "Shared")),
+        "voting_none": int(field(first, "None"))}
 
     brk = shared_fixture("edgar_13f", "13f_hr_berkshire_2022q4_infotable_trimmed.xml")
     args = argparse.Namespace(infotable=str(brk), cover=None, filed="2023-02-14", json=True)
@@ -585,7 +563,7 @@ def test_inspect_13f_json_is_exactly_the_issue_shape(capsys) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert doc["cover"] is None
     assert [h["other_managers"] for h in doc["holdings"]] == [
-        [int(m) for m in _field(b, "otherManager").split(",")] for b in _split(brk.read_bytes())[1]]
+        [int(m) for m in field(b, "otherManager").split(",")] for b in split(brk.read_bytes())[1]]
 
 
 def test_inspect_jobs_reads_each_board(capsys) -> None:
