@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from pipelines.core.errors import DataError
 from pipelines.core.model import StepContext, StepResult
 from pipelines.scoring.institutional import TrackedManager, is_qualified, manager_changes
 from pipelines.sources.edgar.refs import filing_index_url
@@ -22,11 +21,12 @@ from pipelines.sources.edgar.thirteenf import report_as_of
 from .bulk import is_postgresql
 from .diff_sql import sql_versions
 from .fetch import MANIFEST
-from .load import SOURCE, load_filings
+from .load import load_filings
 from .models import ThirteenFFiling, ThirteenFReport
 from .quarters import quarter_after, quarter_before
 from .store import loaded_filings, record_report, report_versions, save_changes
 from .tickers import cusip_tickers, title_index
+from .views import views_as_of
 
 
 def read_manifest(ctx: StepContext) -> dict[str, Any]:
@@ -85,19 +85,10 @@ def python_versions(ctx: StepContext, cik: int, period: date, name: str, as_of: 
     prev_filings = loaded_filings(ctx.session, cik, prev_period)
     manager = TrackedManager(cik, name or filings[0].cover.filer_name)
     for day in dates:
-        try:
-            cur = report_as_of(filings, day)
-        except DataError as exc:
-            ctx.quarantine(SOURCE, f"{cik}:{period}:{day}", f"13F report of CIK {cik} for {period} as of {day}: "
-                           f"amendments cannot be applied: {exc}", b"")
-            counts["versions_quarantined"] += 1
+        views = views_as_of(ctx, report_as_of, filings, prev_filings, cik, period, day, counts)
+        if views is None:
             continue
-        try:
-            prev = report_as_of(prev_filings, day) if prev_filings else None
-        except DataError:
-            prev = None  # the previous quarter's own amendment problem was quarantined with it
-        if cur is None:  # not reachable: `day` is the filing date of one of `filings`
-            continue
+        cur, prev = views
         link = filing_index_url(ctx.settings.SEC_WWW_BASE_URL, cik, cur.accession)
         qualified = is_qualified(cur)
         changes = []

@@ -26,7 +26,6 @@ from sqlalchemy import CursorResult, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from pipelines.core.errors import DataError
 from pipelines.core.model import StepContext
 from pipelines.scoring.institutional import passes_screen
 from pipelines.sources.edgar.refs import filing_index_url
@@ -36,8 +35,8 @@ from .models import ThirteenFFiling, ThirteenFReport
 from .quarters import quarter_before
 from .store import filing_cover
 from .tickers import name_tickers
+from .views import views_as_of
 
-SOURCE = "edgar.13f"
 WORK_MEM = "64MB"  # per sort or hash of the diff statements (a few at once), for their duration only
 
 
@@ -102,20 +101,11 @@ def plan_versions(ctx: StepContext, pairs: Sequence[tuple[int, date]], names: di
         ids = {rep.accession: fid for fid, rep in own + prev}
         manager = names.get(cik) or own[0][1].cover.filer_name
         for day in dates:
-            try:
-                cur = report_parts_as_of([rep for _, rep in own], day)
-            except DataError as exc:
-                ctx.quarantine(SOURCE, f"{cik}:{period}:{day}", f"13F report of CIK {cik} for {period} as of "
-                               f"{day}: amendments cannot be applied: {exc}", b"")
-                counts["versions_quarantined"] += 1
+            views = views_as_of(ctx, report_parts_as_of, [rep for _, rep in own], [rep for _, rep in prev], cik,
+                                period, day, counts)
+            if views is None:
                 continue
-            try:
-                before = report_parts_as_of([rep for _, rep in prev], day) if prev else None
-            except DataError:
-                before = None  # the previous quarter's own amendment problem was quarantined with it
-            if cur is None:  # not reachable: `day` is the filing date of one of `own`
-                continue
-            view, parts = cur
+            (view, parts), before = views
             versions.append(Version(
                 cik, period, day, manager, view, tuple(ids[p.accession] for p in parts),
                 None if before is None else tuple(ids[p.accession] for p in before[1]),
