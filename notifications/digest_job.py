@@ -20,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipelines.core.errors import DataError
@@ -29,6 +28,7 @@ from pipelines.core.signal_models import AlertOutbox, Signal
 
 from .message import AlertMessage, Digest, Link, ScoreComponent, build_digest
 from .routing import digest_channels
+from pipelines.core.db import upsert_insert
 
 log = logging.getLogger("signals.alerts")
 
@@ -69,7 +69,7 @@ def queue_digest(session: Session, settings: Settings, day: date) -> int:
     # when it is due. Outbox age checks (oldest_pending_age, the exporter) then see a digest waiting
     # for 23:30 as not late.
     send_at = digest_send_time(day, settings)
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session)
     created = 0
     for channel in digest_channels(settings):
         stmt = insert(AlertOutbox).values(

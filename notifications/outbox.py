@@ -27,7 +27,7 @@ from prometheus_client import Counter
 from sqlalchemy import Table, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from pipelines.core.db import session_factory
+from pipelines.core.db import is_postgresql, session_factory
 from pipelines.core.errors import DataError, TransientError
 from pipelines.core.executor import backoff_delay
 from pipelines.core.ledger import UTCDateTime
@@ -166,7 +166,7 @@ def claim(session: Session, *, now: datetime, lease_seconds: int, limit: int,
           run_id: int | None = None) -> list[Claimed]:
     """Mark up to `limit` due rows `sending` under a lease; the caller commits."""
     lease_until = now + timedelta(seconds=lease_seconds)
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         return _claim_pg(session, now=now, lease_until=lease_until, limit=limit, run_id=run_id)
     query = (select(_T.c.id, _T.c.idempotency_key, _T.c.kind, _T.c.channel, _T.c.payload, _T.c.attempts,
                     _T.c.state, _T.c.possible_duplicate, _T.c.created_at)

@@ -11,22 +11,15 @@ import zlib
 from datetime import datetime, timezone
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from .db import is_postgresql, upsert_insert
 from .ledger import Artifact, RunArtifact
 
 
 def content_key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _insert(session: Session):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
-def _is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def _put_small():  # type: ignore[no-untyped-def]
@@ -50,7 +43,7 @@ def store_blob(session: Session, data: bytes, content_type: str = "application/o
     if len(data) > 65536 and session.get(Artifact, key) is not None:
         return key  # a large payload seen before: skip compressing it again
     # Insert-if-absent: the same payload stored twice (by two workers, or two runs) is one row.
-    session.execute(_insert(session)(Artifact).values(
+    session.execute(upsert_insert(session)(Artifact).values(
         key=key, size=len(data), content_type=content_type, compressed=zlib.compress(data, 6),
         created_at=datetime.now(timezone.utc)).on_conflict_do_nothing(index_elements=["key"]))
     return key
@@ -76,7 +69,7 @@ class RunArtifacts:
         return [self._run_id] + ([self._replay_of] if self._replay_of else [])
 
     def put(self, name: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        if _is_postgresql(self._session) and len(data) <= 65536:
+        if is_postgresql(self._session) and len(data) <= 65536:
             # Payload and name in one statement: a fetch step stores several, each a round trip less.
             key = content_key(data)
             self._session.execute(_PUT_SMALL, {"key": key, "size": len(data), "content_type": content_type,
@@ -86,7 +79,7 @@ class RunArtifacts:
             return key
         key = store_blob(self._session, data, content_type)
         # A retried step overwrites what its failed attempt stored under the same name.
-        stmt = _insert(self._session)(RunArtifact).values(run_id=self._run_id, step=self._step, name=name, key=key)
+        stmt = upsert_insert(self._session)(RunArtifact).values(run_id=self._run_id, step=self._step, name=name, key=key)
         self._session.execute(stmt.on_conflict_do_update(index_elements=["run_id", "name"],
                                                          set_={"key": key, "step": self._step}))
         return key

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from sqlalchemy import Engine, Executable, Row, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +30,15 @@ def normalize_url(url: str) -> str:
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg2://" + url[len("postgresql://"):]
     return url
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def upsert_insert(session: Session):  # type: ignore[no-untyped-def]
+    """The session's dialect's `insert`, which has ON CONFLICT (both PostgreSQL and SQLite do)."""
+    return postgresql.insert if is_postgresql(session) else sqlite.insert
 
 
 def is_sqlite(url: str) -> bool:

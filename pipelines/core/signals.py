@@ -36,6 +36,7 @@ from .ledger import PipelineRun
 from .model import StepContext
 from .settings import Settings
 from .signal_models import AlertDedup, AlertOutbox, Signal
+from .db import is_postgresql
 
 SIGNALS_DETECTED = Counter("signals_detected", "Signals scored, by pipeline and type", ["pipeline", "signal_type"])
 DEDUP_SUPPRESSED = Counter("alerts_dedup_suppressed", "Alerts not queued because the dedup window held them",
@@ -115,7 +116,7 @@ def _insert_new(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     """Insert the rows in their order skipping existing keys; the inserted rows' `returning` columns."""
     if not rows:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         return _insert_unnest(session, table, rows, conflict, [c.name for c in returning])
     stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict).returning(*returning)
     return list(session.execute(stmt, list(rows)).all())

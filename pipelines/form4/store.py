@@ -30,12 +30,12 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from pipelines.core.ledger import Base, BigId, UTCDateTime, utcnow
 from pipelines.scoring.insider_trades import InsiderTrade
+from pipelines.core.db import upsert_insert
 
 
 class FilingState:
@@ -132,8 +132,7 @@ TABLES = ("form4_transactions", "insider_purchase_months", "form4_filings")
 
 def insert_if_absent(session: Session, model: type, values: Mapping[str, Any], conflict: list[str]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING on either dialect; True when the row was inserted."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    stmt = upsert_insert(session)(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
     result = cast(CursorResult[Any], session.execute(stmt))
     return bool(result.rowcount)
 

@@ -6,17 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from pipelines.sources.jobs.tracking import PostingEvent
 
 from .models import JobBoardPoll, JobPosting, JobPostingEvent
+from pipelines.core.db import upsert_insert
 
 
 def _insert(session: Session, model: type, values: dict[str, Any], conflict: list[str]) -> int | None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    stmt = upsert_insert(session)(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
     return session.execute(stmt.returning(model.id)).scalar_one_or_none()
 
 

@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from pipelines.core.db import is_postgresql
+
 from .background_copy import READ_SIZE, wait_for_copy
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -44,10 +46,6 @@ def escape(value: str) -> str:
 
 def copy_sql(table: Table, columns: Sequence[str]) -> str:
     return f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
-
-
-def is_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
 
 
 def copy_lines(session: Session, table: Table, columns: Sequence[str], lines: Iterable[str]) -> int:

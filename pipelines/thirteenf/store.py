@@ -17,7 +17,9 @@ from pipelines.sources.edgar.thirteenf import CoverPage, Holding, Report
 from pipelines.sources.edgar.thirteenf_rows import ScannedRows, TextColumns
 
 from .background_copy import BackgroundCopy
-from .bulk import NULL, copy_lines, copy_sql, escape, insert_rows, is_postgresql
+from pipelines.core.db import is_postgresql
+
+from .bulk import NULL, copy_lines, copy_sql, escape, insert_rows
 from .models import ThirteenFFiling, ThirteenFHolding, ThirteenFPositionChange, ThirteenFReport
 
 HOLDING_COLUMNS = ("filing_id", "row", "cusip", "name_of_issuer", "title_of_class", "value_usd",
