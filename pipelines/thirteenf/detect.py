@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from pipelines.core.db import is_postgresql
 from pipelines.core.model import StepContext, StepResult
@@ -24,7 +24,7 @@ from .fetch import MANIFEST
 from .load import load_filings
 from .models import ThirteenFFiling, ThirteenFReport
 from .quarters import quarter_after, quarter_before
-from .store import loaded_filings, record_report, report_versions, save_changes
+from .store import delete_reports, loaded_filings, record_report, report_versions, save_changes
 from .tickers import cusip_tickers, title_index
 from .views import views_as_of
 
@@ -54,8 +54,8 @@ def detect(ctx: StepContext) -> StepResult:
 
 def _reopen_unpaired(ctx: StepContext, cik: int, period: date) -> None:
     """Drop versions of `period` recorded without a previous quarter, so they are diffed now that it exists."""
-    ctx.session.execute(delete(ThirteenFReport).where(ThirteenFReport.cik == cik, ThirteenFReport.period == period,
-                                                      ThirteenFReport.diff_state == "no_prior"))
+    r = ThirteenFReport
+    delete_reports(ctx.session, select(r.id).where(r.cik == cik, r.period == period, r.diff_state == "no_prior"))
 
 
 def record_versions(ctx: StepContext, pairs: Sequence[tuple[int, date]], names: dict[int, str], as_of: date,

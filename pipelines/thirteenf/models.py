@@ -11,6 +11,7 @@ from datetime import date, datetime
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, Float, ForeignKey, Index, Integer, String, Text,
                         UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from pipelines.core.ledger import Base, BigId, UTCDateTime, utcnow
 
@@ -93,18 +94,26 @@ class ThirteenFReport(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+def _code(length: int) -> TypeEngine[str]:
+    """A key column compared bytewise: COLLATE "C" on PostgreSQL (SQLite's default already is)."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
 class ThirteenFPositionChange(Base):
-    """One position of a report version against the previous quarter (shares decide the status)."""
+    """One position of a report version against the previous quarter (shares decide the status).
+
+    No foreign key to thirteenf_reports and no index but the primary key (migration 0008): a quarter's
+    diff writes millions of rows, only in the transaction that records their report; readers select
+    by report_id first, and whoever deletes a report deletes its changes (`delete_reports`).
+    """
 
     __tablename__ = "thirteenf_position_changes"
-    __table_args__ = (Index("ix_thirteenf_position_changes_cusip", "cusip"),)
 
-    report_id: Mapped[int] = mapped_column(BigId, ForeignKey("thirteenf_reports.id", ondelete="CASCADE"),
-                                           primary_key=True)
-    cusip: Mapped[str] = mapped_column(String(9), primary_key=True)
-    put_call: Mapped[str] = mapped_column(String(4), primary_key=True)  # "" for share rows
-    title_of_class: Mapped[str] = mapped_column(String(255), primary_key=True)
-    sh_prn_type: Mapped[str] = mapped_column(String(3), primary_key=True)
+    report_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # thirteenf_reports.id
+    cusip: Mapped[str] = mapped_column(_code(9), primary_key=True)
+    put_call: Mapped[str] = mapped_column(_code(4), primary_key=True)  # "" for share rows
+    title_of_class: Mapped[str] = mapped_column(_code(255), primary_key=True)
+    sh_prn_type: Mapped[str] = mapped_column(_code(3), primary_key=True)
     name_of_issuer: Mapped[str] = mapped_column(String(255))
     ticker: Mapped[str | None] = mapped_column(String(16))
     mapped: Mapped[bool] = mapped_column(Boolean)

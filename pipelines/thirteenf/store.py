@@ -8,7 +8,7 @@ from datetime import date
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -276,3 +276,11 @@ def save_changes(session: Session, report_id: int, changes: Iterable[ManagerChan
     if is_postgresql(session):
         return copy_lines(session, table, CHANGE_COLUMNS, change_lines(report_id, changes))
     return insert_rows(session, table, CHANGE_COLUMNS, change_rows(report_id, changes))
+
+
+def delete_reports(session: Session, ids: Select[tuple[int]]) -> None:
+    """Delete the report versions `ids` selects, and their position changes (no foreign key cascades them)."""
+    chosen = list(session.scalars(ids))
+    if chosen:
+        session.execute(delete(ThirteenFPositionChange).where(ThirteenFPositionChange.report_id.in_(chosen)))
+        session.execute(delete(ThirteenFReport).where(ThirteenFReport.id.in_(chosen)))

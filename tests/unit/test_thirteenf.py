@@ -543,6 +543,23 @@ def test_anything_unusual_goes_to_expat_with_identical_results(lts_table_raw: by
         (str(e.error), e.error.record_key, e.raw) for e in expat_errors]
 
 
+
+def test_names_and_titles_are_checked_after_the_loose_capture(lts_table_raw: bytes) -> None:
+    """Names and titles are captured loosely, then checked: tab, newline, DEL and references stay legal
+    text; a character XML forbids, \r, U+FFFE or a bare "&" in either still sends the table to expat."""
+    raw = lts_table_raw.replace(b"CSX CORP", b"CSX\tCORP\n X", 1).replace(b"AMAZON COM INC", b"AMAZON\x7fCOM", 1)
+    scanned, expat = _both(raw)
+    assert scanned == expat and {"CSX\tCORP\n X", "AMAZON\x7fCOM", "INTERNATIONAL FLAVORS&FRAGRA"} <= {
+        h.name_of_issuer for h in scanned}
+    for bad in (b"\x00", b"\x08", b"\x0b", b"\x0c", b"\x1f", b"\r", "\ufffe".encode(), b"& ", b"&amp"):
+        for old in (b"CSX\tCORP", b">COM<"):  # in a name, in a title
+            broken = raw.replace(old, old[:2] + bad + old[2:], 1)
+            assert scan_infotable(broken, LTS_FILED) is None
+            holdings, errors = parse_infotable(broken, filed=LTS_FILED)
+            expat, expat_errors = parse_infotable_expat(broken, filed=LTS_FILED)
+            assert holdings == expat and [str(e.error) for e in errors] == [str(e.error) for e in expat_errors]
+            assert bool(errors) is (bad != b"\r")  # expat reads \r as a newline; the rest it refuses
+
 def test_prefix_is_matched_literally() -> None:
     raw = _generated_table(3, "a.b", "", "").replace(b"<a.b:infoTable>", b"<aXb:infoTable>", 1)
     assert scan_infotable(raw, LTS_FILED) is None
