@@ -169,6 +169,8 @@ def _text_ok(parts: list[str]) -> bool:
     if captured.isprintable() and "&" not in captured:  # the usual table: one C pass decides
         return True
     return _NOT_TEXT.search(captured) is None
+
+
 _TAIL: dict[str, re.Pattern[str]] = {}
 
 
