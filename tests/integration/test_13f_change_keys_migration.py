@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from pipelines.core import migrate
-from pipelines.core.db import get_engine
+from pipelines.core.db import get_engine, session_factory
+from pipelines.thirteenf.models import ThirteenFPositionChange, ThirteenFReport
+from pipelines.thirteenf.store import delete_reports
 from tests.support.services import create_database, drop_database
 
 TABLE = "thirteenf_position_changes"
@@ -79,12 +81,6 @@ def test_upgrade_drops_the_foreign_key_and_cusip_index_and_downgrade_restores_th
 
 def test_deleting_a_report_deletes_its_changes(url: str) -> None:
     """With no cascade left, `delete_reports` removes a report's change rows itself, and only its own."""
-    from sqlalchemy import select
-
-    from pipelines.core.db import session_factory
-    from pipelines.thirteenf.models import ThirteenFPositionChange, ThirteenFReport
-    from pipelines.thirteenf.store import delete_reports
-
     migrate.upgrade(url)
     gone, kept = _report(url), _report(url, cik=2)
     with get_engine(url).begin() as conn:
