@@ -62,13 +62,15 @@ def sql_versions(ctx: StepContext, pairs: Sequence[tuple[int, date]], names: dic
     if not versions:
         return counts
     session = ctx.session
-    ids = _record_reports(ctx, versions, _stats(session, versions))
+    stats = _stats(session, versions)
+    ids = _record_reports(ctx, versions, stats)
     if not ids:
         return counts
     diffed = {i: rid for i, rid in ids.items() if versions[i].prev is not None}
     counts["report_versions"] += len(ids)
     counts["no_prior_quarter"] += len(ids) - len(diffed)
-    counts["position_changes"] += _insert_changes(session, versions, diffed, titles) if diffed else 0
+    counts["position_changes"] += _insert_changes(
+        session, versions, diffed, {v: figures[1] for v, figures in stats.items()}, titles) if diffed else 0
     return counts
 
 
@@ -127,18 +129,25 @@ def _parts(versions: Sequence[Version], which: Sequence[int], *, prev: bool) -> 
     return out
 
 
+# The parts come sorted by version: joined to the rows through the primary key (filing_id, row), they
+# then reach the GROUP BY already in version order, so each version's rows are sorted on their own, in
+# memory (an incremental sort), instead of the whole quarter's in one sort that spills to disk.
 _PARTS = """parts AS (
     SELECT * FROM unnest(CAST(:version AS int[]), CAST(:side AS int[]), CAST(:ord AS int[]),
-                         CAST(:filing_id AS bigint[])) AS p(version, side, ord, filing_id))"""
+                         CAST(:filing_id AS bigint[])) AS p(version, side, ord, filing_id)
+    ORDER BY version, side, ord)"""
 
 # Per version: rows and value of the view, and the manager screen's figures (its share rows summed by
-# CUSIP: how many, their value, the ten largest's value), in one pass over the rows.
+# CUSIP: how many, their value, the ten largest's value), in one pass over the rows. Text keys are
+# grouped bytewise (COLLATE "C"): the database's default collation compares through strcoll, several
+# times slower, and equality is the same either way.
 _STATS = text(f"""
 WITH {_PARTS},
 by_cusip AS (
-    SELECT p.version, h.cusip, h.put_call IS NULL AS shares, count(*) AS n, sum(h.value_usd)::bigint AS value
+    SELECT p.version, h.cusip COLLATE "C" AS cusip, h.put_call IS NULL AS shares, count(*) AS n,
+           sum(h.value_usd)::bigint AS value
     FROM parts p JOIN thirteenf_holdings h ON h.filing_id = p.filing_id
-    GROUP BY p.version, h.cusip, h.put_call IS NULL),
+    GROUP BY 1, 2, 3),
 ranked AS (SELECT *, row_number() OVER (PARTITION BY version, shares ORDER BY value DESC) AS k FROM by_cusip)
 SELECT version, sum(n), sum(value), count(*) FILTER (WHERE shares), coalesce(sum(value) FILTER (WHERE shares), 0),
        coalesce(sum(value) FILTER (WHERE shares AND k <= 10), 0)
@@ -173,34 +182,40 @@ def _record_reports(ctx: StepContext, versions: Sequence[Version],
     return {index[(cik, period, day)]: rid for rid, cik, period, day in ctx.session.execute(stmt, values)}
 
 
-# Every version's changes at once, as one GROUP BY over both sides' rows (one sort or hash instead of
-# two aggregates and a join). The seq inside `first` orders a version's rows as the Python diff reads
+# Every version's changes at once, as one GROUP BY over both sides' rows (one sort instead of two
+# aggregates and a join). The seq inside `first` orders a version's rows as the Python diff reads
 # them: the current view's before the previous one's, each in filing order, then row order (a view's
 # filings stay below 2^16 and a filing's rows below 2^32). A position is named by its first row (a
 # current one if it has any), a CUSIP's ticker comes from its first row's name, and equal values of
 # one CUSIP rank by first row.
 # PostgreSQL has no "value at the smallest seq" aggregate, so `first` is the zero-padded seq
 # followed by the name, and min() over it in byte order (COLLATE "C") picks the first row's name.
-# Share rows have put_call '' in the key, as in the stored changes.
+# Share rows have put_call '' in the key, as in the stored changes. Keys are grouped and sorted
+# bytewise, as _STATS explains; the parts come in report order, as _PARTS explains, and so do the
+# rows written, which keeps the primary key's inserts on its last pages. Each part carries its view's
+# value total (the stats' sum of the same rows), which the weights divide by.
 _CHANGES = """
 WITH parts AS (
     SELECT * FROM unnest(CAST(:report_id AS bigint[]), CAST(:side AS int[]), CAST(:ord AS int[]),
-                         CAST(:filing_id AS bigint[])) AS p(report_id, side, ord, filing_id)),
+                         CAST(:filing_id AS bigint[]), CAST(:total AS bigint[]))
+                  AS p(report_id, side, ord, filing_id, total)
+    ORDER BY report_id, side, ord),
 pos AS (
-    SELECT p.report_id, h.cusip, coalesce(h.put_call, '') AS put_call, h.title_of_class, h.sh_prn_type,
+    SELECT p.report_id, h.cusip COLLATE "C" AS cusip, coalesce(h.put_call, '') COLLATE "C" AS put_call,
+           h.title_of_class COLLATE "C" AS title_of_class, h.sh_prn_type COLLATE "C" AS sh_prn_type,
            min((lpad(((p.side::bigint << 48) + (p.ord::bigint << 32) + h.row)::text, 19, '0')
                 || h.name_of_issuer) COLLATE "C") AS first,
            coalesce(sum(h.shares_or_principal) FILTER (WHERE p.side = 0), 0)::bigint AS shares_cur,
            coalesce(sum(h.shares_or_principal) FILTER (WHERE p.side = 1), 0)::bigint AS shares_prev,
            coalesce(sum(h.value_usd) FILTER (WHERE p.side = 0), 0)::bigint AS value_cur,
            coalesce(sum(h.value_usd) FILTER (WHERE p.side = 1), 0)::bigint AS value_prev,
-           (count(*) FILTER (WHERE p.side = 0))::int AS rows_cur, (count(*) FILTER (WHERE p.side = 1))::int AS rows_prev
+           (count(*) FILTER (WHERE p.side = 0))::int AS rows_cur, (count(*) FILTER (WHERE p.side = 1))::int AS rows_prev,
+           max(p.total) AS total
     FROM parts p JOIN thirteenf_holdings h ON h.filing_id = p.filing_id
-    GROUP BY p.report_id, h.cusip, coalesce(h.put_call, ''), h.title_of_class, h.sh_prn_type),
+    GROUP BY 1, 2, 3, 4, 5),
 ranked AS (
-    SELECT *, sum(value_cur) OVER (PARTITION BY report_id) AS total,
-           CASE WHEN rows_cur > 0 THEN row_number() OVER (PARTITION BY report_id, rows_cur > 0
-                                                          ORDER BY value_cur DESC, cusip COLLATE "C", first) END AS rank,
+    SELECT *, CASE WHEN rows_cur > 0 THEN row_number() OVER (PARTITION BY report_id, rows_cur > 0
+                                                            ORDER BY value_cur DESC, cusip, first) END AS rank,
            min(first) OVER (PARTITION BY report_id, cusip) AS cusip_first
     FROM pos){tickers}
 INSERT INTO thirteenf_position_changes (report_id, cusip, put_call, title_of_class, sh_prn_type, name_of_issuer,
@@ -222,10 +237,12 @@ LEFT JOIN names t ON t.name = substr(x.cusip_first, 20)"""
 _NAMES = text("SELECT DISTINCT name_of_issuer FROM thirteenf_holdings WHERE filing_id = ANY(CAST(:ids AS bigint[]))")
 
 
-def _insert_changes(session: Session, versions: Sequence[Version], diffed: dict[int, int],
+def _insert_changes(session: Session, versions: Sequence[Version], diffed: dict[int, int], totals: dict[int, int],
                     titles: dict[str, str]) -> int:
-    """Write the position changes of the `diffed` versions (version -> report id); the rows written."""
+    """Write the position changes of the `diffed` versions (version -> report id, value total); the rows
+    written."""
     params: dict[str, Any] = _parts(versions, sorted(diffed), prev=True)
+    params["total"] = [totals.get(v, 0) for v in params["version"]]
     params["report_id"] = [diffed[v] for v in params.pop("version")]
     mapped = {}
     if titles:  # only names seen in these views can be a first name
@@ -243,13 +260,20 @@ def _insert_changes(session: Session, versions: Sequence[Version], diffed: dict[
 
 @contextmanager
 def _statement_settings(session: Session) -> Iterator[None]:
-    """Settings for the big statements, for their duration only: sorts and hashes of a quarter's
-    positions in memory (the default 4 MB spills them to disk), and no JIT, whose compiling (about
-    a second, set off by the row estimates) costs more than it saves here."""
-    old = session.execute(text("SELECT current_setting('work_mem'), current_setting('jit')")).one()
-    session.execute(text("SELECT set_config('work_mem', :w, true), set_config('jit', 'off', true)"),
-                    {"w": WORK_MEM})
+    """Settings for the big statements, for their duration only:
+    - work_mem: sorts and hashes of a quarter's positions in memory (the default 4 MB spills them);
+    - no JIT: its compiling (about a second, set off by the row estimates) costs more than it saves;
+    - no merge joins: unnest() and rows loaded in this transaction have no statistics, and on those
+      estimates the planner sorted a whole quarter's changes by issuer name to merge-join the few
+      thousand mapped names (a hash join of them costs little), and the changes then reached the
+      primary key in random order: the two together tripled the INSERT at 3 M rows."""
+    names = ("work_mem", "jit", "enable_mergejoin")
+    old = session.execute(text("SELECT " + ", ".join(f"current_setting('{n}')" for n in names))).one()
+    _set(session, dict(zip(names, (WORK_MEM, "off", "off"), strict=True)))
     yield
     # Not after an error: the transaction is aborted then, and its rollback undoes these local settings.
-    session.execute(text("SELECT set_config('work_mem', :w, true), set_config('jit', :j, true)"),
-                    {"w": old[0], "j": old[1]})
+    _set(session, dict(zip(names, old, strict=True)))
+
+
+def _set(session: Session, settings: dict[str, str]) -> None:
+    session.execute(text("SELECT " + ", ".join(f"set_config('{n}', :{n}, true)" for n in settings)), settings)
