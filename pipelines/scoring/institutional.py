@@ -14,6 +14,7 @@ Only share rows count: option rows (putCall) say little about direction on their
 from __future__ import annotations
 
 import csv
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
-from pipelines.sources.edgar.thirteenf import PositionChange, Report, diff_quarters
+from pipelines.sources.edgar.thirteenf import Holding, PositionChange, Report, diff_quarters
 
 from .component import Component
 
@@ -98,11 +99,22 @@ def load_managers(path: str | Path | None = None) -> list[TrackedManager]:
 
 def is_qualified(report: Report, config: InstitutionalConfig = InstitutionalConfig()) -> bool:
     """Position count, top-10 concentration and size screen; option rows are left out."""
+    return passes_screen(*screen_figures(share_values(report.holdings).values()), config)
+
+
+def share_values(holdings: Iterable[Holding]) -> dict[str, int]:
+    """Each CUSIP's value summed over its rows without put/call: the screen's positions."""
     values: dict[str, int] = defaultdict(int)
-    for h in report.holdings:
+    for h in holdings:
         if h.put_call is None:
             values[h.cusip] += h.value_usd
-    return passes_screen(len(values), sum(values.values()), sum(sorted(values.values(), reverse=True)[:10]), config)
+    return values
+
+
+def screen_figures(values: Iterable[int]) -> tuple[int, int, int]:
+    """`passes_screen`'s figures from each position's value: how many, their value, the ten largest's."""
+    chosen = list(values)
+    return len(chosen), sum(chosen), sum(heapq.nlargest(10, chosen))
 
 
 def passes_screen(positions: int, total_usd: int, top10_usd: int,

@@ -6,6 +6,9 @@ the connection three times. Here Python only decides, from the filing rows alone
 record and which filings' rows make up each side (`report_parts_as_of`: amendments point in time);
 PostgreSQL sums, ranks and diffs every version's positions in one INSERT ... SELECT: the full outer
 join of each version's previous and current positions, done as one GROUP BY over both sides' rows.
+A version's rows, value and manager-screen figures come from its filing row when the view is that one
+filing (the loader summed them while parsing: store.filing_figures); only views that combine filings,
+and filings loaded before migration 0009, are summed from the rows (_STATS).
 
 The change rows are the Python diff's (tests/integration/test_13f_diff_sql.py runs both on the same
 data): the same aggregation key (CUSIP, put/call, class, SH/PRN), each position's issuer name from its
@@ -40,6 +43,9 @@ from .views import views_as_of
 WORK_MEM = "64MB"  # per sort or hash of the diff statements (a few at once), for their duration only
 
 
+Stats = tuple[int, int, int, int, int]  # rows, value, share positions, their value, the ten largest's value
+
+
 @dataclass(frozen=True)
 class Version:
     """One report version to record: its view, and the filings whose rows make up each side."""
@@ -52,6 +58,7 @@ class Version:
     cur: tuple[int, ...]  # filing ids, in view order
     prev: tuple[int, ...] | None  # None: no previous quarter known on `as_of`
     link: str
+    figures: Stats | None  # a one-filing view's, from its filing row; None: summed in SQL (_stats)
 
 
 def sql_versions(ctx: StepContext, pairs: Sequence[tuple[int, date]], names: dict[int, str], as_of: date,
@@ -62,7 +69,9 @@ def sql_versions(ctx: StepContext, pairs: Sequence[tuple[int, date]], names: dic
     if not versions:
         return counts
     session = ctx.session
-    stats = _stats(session, versions)
+    stats = {i: v.figures for i, v in enumerate(versions) if v.figures is not None}
+    if len(stats) < len(versions):
+        stats.update(_stats(session, versions, [i for i, v in enumerate(versions) if v.figures is None]))
     ids = _record_reports(ctx, versions, stats)
     if not ids:
         return counts
@@ -84,10 +93,14 @@ def plan_versions(ctx: StepContext, pairs: Sequence[tuple[int, date]], names: di
         return []
     f = ThirteenFFiling
     filings: dict[tuple[int, date], list[tuple[int, Report]]] = defaultdict(list)
+    figures: dict[int, Stats] = {}
     for row in session.scalars(select(f).where(f.cik.in_(ciks), f.period.in_(periods), f.state == "loaded")
                                .order_by(f.filed, f.id)):
         filings[(row.cik, row.period)].append(  # type: ignore[index]
             (row.id, Report(cover=filing_cover(row), holdings=(), filed=row.filed, accession=row.accession)))
+        if None not in (row.table_value_usd, row.share_positions, row.share_value_usd, row.share_top10_usd):
+            figures[row.id] = (row.rows, row.table_value_usd, row.share_positions,  # type: ignore[assignment]
+                               row.share_value_usd, row.share_top10_usd)
     r = ThirteenFReport
     recorded: dict[tuple[int, date], set[date]] = defaultdict(set)
     for cik, period, day in session.execute(select(r.cik, r.period, r.as_of).where(r.cik.in_(ciks),
@@ -108,10 +121,12 @@ def plan_versions(ctx: StepContext, pairs: Sequence[tuple[int, date]], names: di
             if views is None:
                 continue
             (view, parts), before = views
+            cur = tuple(ids[p.accession] for p in parts)
             versions.append(Version(
-                cik, period, day, manager, view, tuple(ids[p.accession] for p in parts),
+                cik, period, day, manager, view, cur,
                 None if before is None else tuple(ids[p.accession] for p in before[1]),
-                filing_index_url(ctx.settings.SEC_WWW_BASE_URL, cik, view.accession)))
+                filing_index_url(ctx.settings.SEC_WWW_BASE_URL, cik, view.accession),
+                figures.get(cur[0]) if len(cur) == 1 else None))
     return versions
 
 
@@ -155,16 +170,16 @@ FROM ranked GROUP BY version
 """)
 
 
-def _stats(session: Session, versions: Sequence[Version]) -> dict[int, tuple[int, int, int, int, int]]:
-    """version -> (rows, value, share positions, their value, the ten largest's value); empty views absent."""
+def _stats(session: Session, versions: Sequence[Version], which: Sequence[int]) -> dict[int, Stats]:
+    """version -> its Stats, summed from the rows, for the versions `which`; empty views absent."""
     with _statement_settings(session):
-        rows = session.execute(_STATS, _parts(versions, range(len(versions)), prev=False)).all()
+        rows = session.execute(_STATS, _parts(versions, which, prev=False)).all()
     return {v: (int(n), int(value), int(positions), int(total), int(top10))
             for v, n, value, positions, total, top10 in rows}
 
 
 def _record_reports(ctx: StepContext, versions: Sequence[Version],
-                    stats: dict[int, tuple[int, int, int, int, int]]) -> dict[int, int]:
+                    stats: dict[int, Stats]) -> dict[int, int]:
     """Insert the report rows (a version another run recorded first is skipped); version -> report id."""
     now = datetime.now(timezone.utc)
     values: list[dict[str, Any]] = []

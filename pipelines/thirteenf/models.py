@@ -37,6 +37,12 @@ class ThirteenFFiling(Base):
     value_total_reported: Mapped[int | None] = mapped_column(BigInteger)  # as printed on the cover
     value_total_usd: Mapped[int | None] = mapped_column(BigInteger)
     rows: Mapped[int] = mapped_column(Integer, default=0)
+    # The loaded table's own figures (migration 0009; NULL before it and for filings not loaded): its
+    # rows' value, and the manager screen's share positions by CUSIP, their value, the ten largest's.
+    table_value_usd: Mapped[int | None] = mapped_column(BigInteger)
+    share_positions: Mapped[int | None] = mapped_column(Integer)
+    share_value_usd: Mapped[int | None] = mapped_column(BigInteger)
+    share_top10_usd: Mapped[int | None] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16))  # loaded | quarantined | unavailable
     error: Mapped[str | None] = mapped_column(Text)
     infotable: Mapped[str | None] = mapped_column(String(255))  # file name in the filing folder

@@ -12,7 +12,7 @@ from sqlalchemy import Select, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from pipelines.scoring.institutional import ManagerChange
+from pipelines.scoring.institutional import ManagerChange, screen_figures, share_values
 from pipelines.sources.edgar.thirteenf import CoverPage, Holding, Report
 from pipelines.sources.edgar.thirteenf_rows import ScannedRows, TextColumns
 
@@ -104,6 +104,18 @@ def _columns_text(c: TextColumns) -> str:
                                 c.voting_shared, c.voting_none, strict=True)])
 
 
+def filing_figures(holdings: Sequence[Holding]) -> dict[str, int]:
+    """A table's own figures, kept on its filing row (migration 0009): its rows' value, and the
+    manager screen's share positions by CUSIP, their value and the ten largest's."""
+    if isinstance(holdings, ScannedRows):  # summed from the scanned columns, building no Holding
+        total, positions_values = holdings.value_total(), holdings.share_position_values()
+    else:
+        total, positions_values = sum(h.value_usd for h in holdings), list(share_values(holdings).values())
+    positions, value, top10 = screen_figures(positions_values)
+    return {"table_value_usd": total, "share_positions": positions, "share_value_usd": value,
+            "share_top10_usd": top10}
+
+
 def with_filing_id(filing_id: int, text: str) -> str:
     """`holding_text` lines with their filing id in front: one C-level replace for the whole filing.
 
@@ -149,6 +161,7 @@ class FilingLoader:
             self.close(raise_error=False)
 
     def add(self, values: dict[str, Any], holdings: Sequence[Holding]) -> None:
+        values = {**values, **filing_figures(holdings)}
         self._pending.append((values, holding_text(holdings) if self._copy else holdings, len(holdings)))
         self._pending_rows += len(holdings)
         if self._pending_rows >= self.batch_rows:

@@ -43,6 +43,19 @@ SELECT r.cik, r.period, r.as_of, c.cusip, c.put_call, c.title_of_class, c.sh_prn
 FROM thirteenf_position_changes c JOIN thirteenf_reports r ON r.id = c.report_id
 ORDER BY r.cik, r.period, r.as_of, c.cusip, c.put_call, c.title_of_class, c.sh_prn_type""")
 
+# A filing's figures as stored, then as summed here from its stored rows.
+FIGURES_SQL = text("""
+WITH shares AS (SELECT filing_id, cusip, sum(value_usd) AS value FROM thirteenf_holdings
+                WHERE put_call IS NULL GROUP BY filing_id, cusip),
+ranked AS (SELECT *, row_number() OVER (PARTITION BY filing_id ORDER BY value DESC) AS k FROM shares)
+SELECT f.rows, f.table_value_usd, f.share_positions, f.share_value_usd, f.share_top10_usd,
+       (SELECT count(*) FROM thirteenf_holdings h WHERE h.filing_id = f.id),
+       (SELECT coalesce(sum(value_usd), 0) FROM thirteenf_holdings h WHERE h.filing_id = f.id),
+       (SELECT count(*) FROM ranked r WHERE r.filing_id = f.id),
+       (SELECT coalesce(sum(value), 0) FROM ranked r WHERE r.filing_id = f.id),
+       (SELECT coalesce(sum(value), 0) FROM ranked r WHERE r.filing_id = f.id AND k <= 10)
+FROM thirteenf_filings f ORDER BY f.id""")
+
 
 def snapshot(session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     return ([tuple(r) for r in session.execute(REPORT_SQL)], [tuple(r) for r in session.execute(CHANGE_SQL)])
@@ -168,3 +181,15 @@ def test_sql_diff_equals_python_diff_on_derived_quarters(sessions) -> None:
     assert [r[10] for r in late] == ["no_prior"]  # its Q2 was filed after this version's date
     assert [r[5] for r in reports if r[0] == A and r[3] == date(2023, 11, 27)] == [
         f'["{A:010d}-23-000002", "{A:010d}-23-000003", "{A:010d}-23-000004"]']
+    assert {r[8] for r in reports} == {True, False}  # the manager screen passes and fails
+
+    # A version of one filing takes its rows, value and screen figures from the filing row (summed
+    # while loading); a view that combines filings is summed in SQL. With the figures gone, as on
+    # filings loaded before migration 0009, every version is summed in SQL, to the same reports.
+    with sessions() as s:
+        figures = s.execute(FIGURES_SQL).all()
+        assert [f[:5] for f in figures] == [f[5:] for f in figures]
+        assert any(f[4] < f[3] for f in figures)  # some filing has more than ten share positions
+        s.execute(text("UPDATE thirteenf_filings SET share_top10_usd = NULL"))
+        s.commit()
+    assert diff_both_ways(sessions, "https://www.sec.gov", pairs, names, AS_OF, titles)[True] == both[True]

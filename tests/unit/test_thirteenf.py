@@ -26,7 +26,8 @@ from pipelines.sources.edgar.thirteenf import (
     value_multiplier,
 )
 from pipelines.sources.edgar.thirteenf_scan import scan_infotable
-from pipelines.thirteenf.store import holding_text, with_filing_id
+from pipelines.scoring.institutional import share_values
+from pipelines.thirteenf.store import filing_figures, holding_text, with_filing_id
 from tests.conftest import shared_fixture
 
 LTS_FILED = date(2023, 11, 14)  # signatureDate of the LTS One cover; filed the same day
@@ -498,6 +499,10 @@ def test_scanned_rows_load_without_building_holdings(prefix: str, ws: str, head:
                                                      value_multiplier(filed)))) is None
         assert len(rows) == 2520 and rows.value_total() == sum(h.value_usd for h in expat)
         assert holding_text(rows) == holding_text(expat)
+        # The filing's screen figures: CUSIPs repeat and some rows are options, in every spelling.
+        assert len(set(h.cusip for h in expat)) < len(expat) and {h.put_call for h in expat} >= {None, "Put", "Call"}
+        assert sorted(rows.share_position_values()) == sorted(share_values(expat).values())
+        assert filing_figures(rows) == filing_figures(expat)
         assert rows._holdings is None  # nothing built so far (private: the point of the class)
         assert rows[1] == expat[1] and rows[:3] == expat[:3] and rows == expat and list(rows) == expat
 

@@ -43,6 +43,10 @@ class TextColumns(NamedTuple):
     voting_none: Sequence[str]
 
 
+def _upper(text: str) -> bool:
+    return text == text.upper()
+
+
 def _canonical(digits: list[str]) -> list[str]:
     """Digit runs as str(int()) writes them: the scan only ever captured [0-9]+, so only a leading zero differs."""
     if _LEADING_ZERO.search("\n" + "\n".join(digits)) is None:
@@ -59,6 +63,7 @@ class ScannedRows(Sequence[Holding]):
         self.filed = filed
         self._multiplier = value_multiplier(filed)
         self._holdings: list[Holding] | None = None
+        self._value_units: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self._names)
@@ -87,7 +92,29 @@ class ScannedRows(Sequence[Holding]):
         return f"ScannedRows({len(self)} rows, filed {self.filed})"
 
     def value_total(self) -> int:
-        return sum(map(int, self._values)) * self._multiplier
+        return sum(self._units()) * self._multiplier
+
+    def _units(self) -> list[int]:
+        """The values as filed (thousands before 2023-01-03), as ints: converted once, for the cover
+        check and then the filing's figures."""
+        if self._value_units is None:
+            self._value_units = list(map(int, self._values))
+        return self._value_units
+
+    def share_position_values(self) -> list[int]:
+        """Each CUSIP's dollar value summed over its rows without put/call (the manager screen's
+        positions, as scoring.institutional.share_values sums Holdings), in no particular order."""
+        m, units = self._multiplier, self._units()
+        shares = {p: _PUT_CALL[p] is None for p in set(self._put_calls)}
+        if all(shares.values()) and len(set(self._cusips)) == len(self) and _upper("".join(self._cusips)):
+            # The usual table: every row a share position of its own CUSIP (told apart as written, as
+            # none is in lower case); no per-row Python code.
+            return units if m == 1 else [v * m for v in units]
+        by_cusip: dict[str, int] = {}
+        for cusip, value, put_call in zip(map(str.upper, self._cusips), units, self._put_calls, strict=True):
+            if shares[put_call]:
+                by_cusip[cusip] = by_cusip.get(cusip, 0) + value * m
+        return list(by_cusip.values())
 
     def _managers(self) -> dict[str | None, tuple[int, ...]]:
         # A table repeats a handful of manager lists ("4", "4,8,11"): each distinct text is parsed once.
