@@ -22,7 +22,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
-from pipelines.sources.edgar.thirteenf import Holding, PositionChange, Report, diff_quarters
+from pipelines.sources.edgar.thirteenf import Holding, Report
+from pipelines.sources.edgar.thirteenf_reports import PositionChange, diff_quarters
 
 from .component import Component
 

@@ -17,7 +17,7 @@ from pipelines.core.db import is_postgresql
 from pipelines.core.model import StepContext, StepResult
 from pipelines.scoring.institutional import TrackedManager, is_qualified, manager_changes
 from pipelines.sources.edgar.refs import filing_index_url
-from pipelines.sources.edgar.thirteenf import report_as_of
+from pipelines.sources.edgar.thirteenf_reports import report_as_of
 
 from .diff_sql import sql_versions
 from .fetch import MANIFEST

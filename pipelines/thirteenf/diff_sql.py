@@ -32,7 +32,8 @@ from sqlalchemy.orm import Session
 from pipelines.core.model import StepContext
 from pipelines.scoring.institutional import passes_screen
 from pipelines.sources.edgar.refs import filing_index_url
-from pipelines.sources.edgar.thirteenf import Report, report_parts_as_of
+from pipelines.sources.edgar.thirteenf import Report
+from pipelines.sources.edgar.thirteenf_reports import report_parts_as_of
 
 from .models import ThirteenFFiling, ThirteenFReport
 from .quarters import quarter_before

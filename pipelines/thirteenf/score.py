@@ -16,7 +16,7 @@ from notifications.message import Link, ScoreComponent
 from pipelines.core.model import StepContext, StepResult
 from pipelines.core.signals import SignalRecord, record_signals
 from pipelines.scoring.institutional import InstitutionalSignal, ManagerChange, score_institutional
-from pipelines.sources.edgar.thirteenf import PositionChange
+from pipelines.sources.edgar.thirteenf_reports import PositionChange
 
 from .detect import read_manifest
 from .models import ThirteenFPositionChange as Chg

@@ -16,7 +16,8 @@ from pipelines.scoring.institutional import (
     manager_changes,
     score_institutional,
 )
-from pipelines.sources.edgar.thirteenf import PositionChange, Report, parse_cover, parse_infotable
+from pipelines.sources.edgar.thirteenf import Report, parse_cover, parse_infotable
+from pipelines.sources.edgar.thirteenf_reports import PositionChange
 from tests.conftest import shared_fixture
 
 PERIOD = date(2023, 9, 30)  # deadline 2023-11-14, a Tuesday

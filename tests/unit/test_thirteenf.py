@@ -14,17 +14,14 @@ from pipelines.core.errors import DataError
 from pipelines.sources.edgar.thirteenf import (
     CoverPage,
     Report,
-    apply_amendment,
     check_against_cover,
-    diff_quarters,
     parse_cover,
     parse_infotable,
     parse_infotable_expat,
-    report_as_of,
-    report_parts_as_of,
     thirteenf_to_json,
     value_multiplier,
 )
+from pipelines.sources.edgar.thirteenf_reports import apply_amendment, diff_quarters, report_as_of, report_parts_as_of
 from pipelines.sources.edgar.thirteenf_scan import scan_infotable
 from pipelines.scoring.institutional import share_values
 from pipelines.thirteenf.store import filing_figures, holding_text, with_filing_id
