@@ -173,7 +173,7 @@ FROM ranked GROUP BY version
 
 def _stats(session: Session, versions: Sequence[Version], which: Sequence[int]) -> dict[int, Stats]:
     """version -> its Stats, summed from the rows, for the versions `which`; empty views absent."""
-    with _statement_settings(session):
+    with statement_settings(session):
         rows = session.execute(_STATS, _parts(versions, which, prev=False)).all()
     return {v: (int(n), int(value), int(positions), int(total), int(top10))
             for v, n, value, positions, total, top10 in rows}
@@ -269,13 +269,13 @@ def _insert_changes(session: Session, versions: Sequence[Version], diffed: dict[
         params.update(names=list(mapped), tickers=list(mapped.values()))
     else:
         sql = _CHANGES.format(tickers="", ticker="CAST(NULL AS text)", ticker_join="")
-    with _statement_settings(session):
+    with statement_settings(session):
         result = cast(CursorResult[Any], session.execute(text(sql), params))  # an INSERT: a cursor's result
         return result.rowcount
 
 
 @contextmanager
-def _statement_settings(session: Session) -> Iterator[None]:
+def statement_settings(session: Session) -> Iterator[None]:
     """Settings for the big statements, for their duration only:
     - work_mem: sorts and hashes of a quarter's positions in memory (the default 4 MB spills them);
     - no JIT: its compiling (about a second, set off by the row estimates) costs more than it saves;

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from pipelines.core.db import get_engine, session_factory
 from pipelines.sources.edgar.thirteenf import parse_infotable
 from pipelines.thirteenf.detect import record_versions
+from pipelines.thirteenf.diff_sql import WORK_MEM, statement_settings
 from pipelines.thirteenf.store import FilingLoader
 from pipelines.thirteenf.tickers import title_index
 from tests.conftest import shared_fixture
@@ -193,3 +194,18 @@ def test_sql_diff_equals_python_diff_on_derived_quarters(sessions) -> None:
         s.execute(text("UPDATE thirteenf_filings SET share_top10_usd = NULL"))
         s.commit()
     assert diff_both_ways(sessions, "https://www.sec.gov", pairs, names, AS_OF, titles)[True] == both[True]
+
+
+def teststatement_settings_hold_for_the_big_statements_only(sessions) -> None:
+    """work_mem, JIT and merge joins are set for the diff's statements and put back after them, inside
+    the step's transaction (a later statement of the step plans as usual)."""
+    names = ("work_mem", "jit", "enable_mergejoin")
+    query = text("SELECT " + ", ".join(f"current_setting('{n}')" for n in names))
+    with sessions() as s:
+        s.execute(text("SET LOCAL work_mem = '5MB'"))
+        before = tuple(s.execute(query).one())
+        assert before[0] == "5MB"
+        with statement_settings(s):
+            assert tuple(s.execute(query).one()) == (WORK_MEM, "off", "off")
+        assert tuple(s.execute(query).one()) == before
+        s.rollback()
