@@ -43,10 +43,6 @@ class TextColumns(NamedTuple):
     voting_none: Sequence[str]
 
 
-def _upper(text: str) -> bool:
-    return text == text.upper()
-
-
 def _canonical(digits: list[str]) -> list[str]:
     """Digit runs as str(int()) writes them: the scan only ever captured [0-9]+, so only a leading zero differs."""
     if _LEADING_ZERO.search("\n" + "\n".join(digits)) is None:
@@ -106,7 +102,8 @@ class ScannedRows(Sequence[Holding]):
         positions, as scoring.institutional.share_values sums Holdings), in no particular order."""
         m, units = self._multiplier, self._units()
         shares = {p: _PUT_CALL[p] is None for p in set(self._put_calls)}
-        if all(shares.values()) and len(set(self._cusips)) == len(self) and _upper("".join(self._cusips)):
+        written = "".join(self._cusips)
+        if all(shares.values()) and len(set(self._cusips)) == len(self) and written == written.upper():
             # The usual table: every row a share position of its own CUSIP (told apart as written, as
             # none is in lower case); no per-row Python code.
             return units if m == 1 else [v * m for v in units]
