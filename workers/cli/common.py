@@ -2,17 +2,74 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from datetime import date, datetime, time, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Column, Table
+from rich.text import Text
 
 from pipelines.core.registry import Registry, registry_for
 from pipelines.core.settings import Settings, get_settings
 
-console = Console()
+UNBOUNDED = 100_000  # a width to measure a table's minimum against (Measurement clamps to the width)
+WIDE = 200  # columns when the output is a file or a pipe: rich's 80 would fold or cut the tables
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console for CLI output. Printed to a terminal it takes the terminal's width; written to a file
+    or a pipe (and COLUMNS unset), WIDE columns, so saved output keeps whole rows."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and not os.environ.get("COLUMNS")
+    return Console(stderr=stderr, width=WIDE if wide else None)
+
+
+console = make_console()
+
+# C0 controls other than tab and newline, DEL, and C1 controls (which XML 1.0 allows in text). A
+# recorded payload is outside data: a job title or a study field carrying ESC or CSI would otherwise
+# recolour, move the cursor in or retitle the terminal of whoever inspects it.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters written as \\xNN escapes, for a terminal."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def shown(value: object) -> str:
+    """Outside data for rich output (markup on): control characters made visible and markup escaped, so
+    a name holding "[/]" or "[red]" prints as written instead of failing or restyling the line."""
+    return escape(visible(str(value)))
+
+
+def print_table(table: Table) -> None:
+    """Print `table` whole: figures and codes are never cut short with an ellipsis.
+
+    Rich fits a table to the console by narrowing its wrapping columns (those not no_wrap) and, when
+    that is not enough, every column, cutting cells. So the wrapping columns (one per table, rich stops
+    narrowing several once they are equally wide) may narrow down to their min_width; a console
+    narrower than that prints the table that wide, and the terminal wraps its lines."""
+    natural = Measurement.get(console, console.options.update(width=UNBOUNDED), table).maximum
+    needed = natural - sum(max(0, _widest(column) - (column.min_width or 1))
+                           for column in table.columns if not column.no_wrap)
+    if needed <= console.width:
+        console.print(table)
+        return
+    # print(width=) only ever narrows, so a console of the width needed, on the same stream and colours.
+    Console(file=console.file, width=needed, color_system=console.color_system, force_terminal=console.is_terminal,
+            no_color=console.no_color, highlight=False).print(table)
+
+
+def _widest(column: Column) -> int:
+    return max((Text.from_markup(c).cell_len for c in (column.header, *column.cells) if isinstance(c, str)),
+               default=0)
 
 
 def context() -> tuple[Settings, Registry]:

@@ -12,16 +12,16 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from rich.console import Console
+from rich import box
 from rich.table import Table
 
 from pipelines.core.errors import DataError
 from pipelines.sources.edgar.thirteenf import (CoverPage, check_against_cover, parse_cover, parse_infotable,
                                                thirteenf_to_json, value_multiplier)
 
-from .common import console, print_json
+from .common import console, make_console, print_json, print_table, shown
 
-errors = Console(stderr=True)
+errors = make_console(stderr=True)
 
 
 def _filed(args: argparse.Namespace, cover: CoverPage | None) -> tuple[date, str]:
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             cover = parse_cover(Path(args.cover).read_bytes(), source=args.cover)
         except DataError as exc:
-            errors.print(f"[red]cover page {args.cover}: {exc}[/red]")
+            errors.print(f"[red]cover page {shown(args.cover)}: {shown(exc)}[/red]")
             return 1
     filed, why = _filed(args, cover)
     holdings, bad = parse_infotable(Path(args.infotable).read_bytes(), filed=filed, source=args.infotable)
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print(cover, holdings, filed, why)
     for problem in problems:
-        errors.print(f"[red]{problem}[/red]")
+        errors.print(f"[red]{shown(problem)}[/red]")
     return 1 if problems else 0
 
 
@@ -66,18 +66,24 @@ def _print(cover: CoverPage | None, holdings: list, filed: date, why: str) -> No
     if cover is not None:
         total = "-" if cover.value_total is None else f"${cover.value_total * value_multiplier(filed):,}"
         amended = f"; amendment {cover.amendment_number} ({cover.amendment_type})" if cover.is_amendment else ""
-        console.print(f"cover: {cover.filer_name} (CIK {cover.filer_cik}), {cover.submission_type}, period "
-                      f"{cover.period}, {cover.report_type}; {cover.entry_total} entries, total {total}{amended}")
-    table = Table(title=f"{len(holdings)} information-table rows", title_justify="left")
-    for name, justify in (("row", "right"), ("issuer", "left"), ("class", "left"), ("cusip", "left"),
-                          ("value $", "right"), ("amount", "right"), ("type", "left"), ("put/call", "left"),
-                          ("discretion", "left"), ("other mgrs", "left"), ("voting sole/shared/none", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        console.print(f"cover: {shown(cover.filer_name)} (CIK {cover.filer_cik}), {shown(cover.submission_type)}, "
+                      f"period {cover.period}, {shown(cover.report_type)}; {cover.entry_total} entries, total "
+                      f"{total}{shown(amended)}")
+    # Only the issuer's name wraps; figures and codes never do (a dollar value cut to "59,096,6…" reads as
+    # another number): print_table prints the table wider rather than cut them.
+    table = Table(title=f"{len(holdings)} information-table rows", title_justify="left", box=box.SIMPLE_HEAD,
+                  collapse_padding=True, pad_edge=False)
+    for name, justify, floor in (("row", "right", 0), ("issuer", "left", 12), ("class", "left", 0),
+                                 ("cusip", "left", 0), ("value $", "right", 0), ("amount", "right", 0),
+                                 ("type", "left", 0), ("p/c", "left", 0), ("discr.", "left", 0),
+                                 ("other mgrs", "left", 0), ("voting sole/shared/none", "right", 0)):
+        table.add_column(name, justify=justify, overflow="fold", no_wrap=not floor,  # type: ignore[arg-type]
+                         min_width=floor or None)
     for h in holdings:
-        table.add_row(str(h.row), h.name_of_issuer, h.title_of_class, h.cusip, f"{h.value_usd:,}",
+        table.add_row(str(h.row), shown(h.name_of_issuer), shown(h.title_of_class), h.cusip, f"{h.value_usd:,}",
                       f"{h.shares_or_principal:,}", h.sh_prn_type, h.put_call or "", h.investment_discretion,
                       ",".join(str(m) for m in h.other_managers),
                       f"{h.voting_sole:,}/{h.voting_shared:,}/{h.voting_none:,}")
-    console.print(table)
+    print_table(table)
     console.print(f"total ${sum(h.value_usd for h in holdings):,}")
     sys.stdout.flush()

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from pipelines.sources.ctgov import inspect_diff, inspect_document
 
-from .common import console, print_json
+from .common import console, print_json, shown
 
 _FIELDS = (
     ("brief_title", "title"), ("overall_status", "status"), ("why_stopped", "why stopped"),
@@ -28,17 +28,17 @@ def _show(value: Any) -> str:
     if value is None:
         return "[dim]-[/dim]"
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value) if value else "[dim]none[/dim]"
+        return ", ".join(shown(v) for v in value) if value else "[dim]none[/dim]"
     if isinstance(value, dict) and "date" in value:  # a date struct keeps its precision
         kind = f" {value['type']}" if value.get("type") else ""
-        return f"{value['date']} ({value['precision']}{kind})"
+        return shown(f"{value['date']} ({value['precision']}{kind})")
     if isinstance(value, dict) and "count" in value:
-        return f"{value['count']}" + (f" ({value['type']})" if value.get("type") else "")
-    return str(value)
+        return shown(f"{value['count']}" + (f" ({value['type']})" if value.get("type") else ""))
+    return shown(value)
 
 
 def _study_table(study: dict[str, Any]) -> Table:
-    table = Table(title=f"{study['nct_id']}  {study['url']}", show_header=False, title_justify="left")
+    table = Table(title=shown(f"{study['nct_id']}  {study['url']}"), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value", overflow="fold")
     for key, label in _FIELDS:
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     total = "not given (a later page)" if doc["total_count"] is None else doc["total_count"]
     console.print(f"list page: {len(doc['studies'])} studies, totalCount {total}, "
-                  f"nextPageToken {doc['next_page_token'] or '[dim]none (last page)[/dim]'}")
+                  f"nextPageToken {shown(doc['next_page_token']) if doc['next_page_token'] else '[dim]none (last page)[/dim]'}")
     for study in doc["studies"]:
         console.print(_study_table(study))
     if doc["errors"]:
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         bad.add_column("record")
         bad.add_column("error", overflow="fold")
         for err in doc["errors"]:
-            bad.add_row(err["record_key"], err["message"])
+            bad.add_row(shown(err["record_key"]), shown(err["message"]))
         console.print(bad)
     return 1 if doc["errors"] else 0
 
@@ -77,7 +77,7 @@ def run_diff(args: argparse.Namespace) -> int:
         print_json(doc)
         return 0
     old, new = doc["old"], doc["new"]
-    fields = Table(title=f"{new['nct_id']}: tracked fields, old -> new", title_justify="left")
+    fields = Table(title=f"{shown(new['nct_id'])}: tracked fields, old -> new", title_justify="left")
     for col in ("field", "old", "new"):
         fields.add_column(col, overflow="fold")
     for key, label in _FIELDS:
@@ -93,8 +93,8 @@ def run_diff(args: argparse.Namespace) -> int:
     events.add_column("change", overflow="fold")
     events.add_column("detail", overflow="fold")
     for e in doc["events"]:
-        detail = "\n".join(f"{k}: {v}" for k, v in e["detail"].items() if k not in ("from", "to"))
-        events.add_row(e["event_type"], f"{_show(e['old'])} -> {_show(e['new'])}",
-                       f"{detail}\n[dim]{e['event_key']}[/dim]".strip())
+        detail = "\n".join(shown(f"{k}: {v}") for k, v in e["detail"].items() if k not in ("from", "to"))
+        events.add_row(shown(e["event_type"]), f"{_show(e['old'])} -> {_show(e['new'])}",
+                       f"{detail}\n[dim]{shown(e['event_key'])}[/dim]".strip())
     console.print(events)
     return 0

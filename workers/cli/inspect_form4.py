@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipelines.sources.edgar.form4 import form4_to_json, form4_to_text, parse_form4
 
-from .common import print_json
+from .common import print_json, visible
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(form4_to_json(doc))
     else:
-        sys.stdout.write(form4_to_text(doc))
+        sys.stdout.write(visible(form4_to_text(doc)))  # names and footnotes are outside data
     return 0

@@ -9,15 +9,14 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from pipelines.sources.jobs.boards import Posting, parse_board
 from pipelines.sources.jobs.tracking import classify_department, department_mix
 
-from .common import console, print_json
+from .common import console, make_console, print_json, shown
 
-errors = Console(stderr=True)
+errors = make_console(stderr=True)
 
 
 def _iso(value: Any) -> str | None:
@@ -41,15 +40,16 @@ def run(args: argparse.Namespace) -> int:
                     "department_mix": dict(mix.counts),
                     "errors": [{"record_key": b.error.record_key, "error": str(b.error)} for b in bad]})
     else:
-        table = Table(title=f"{args.board}: {len(postings)} postings", title_justify="left")
+        table = Table(title=f"{shown(args.board)}: {len(postings)} postings", title_justify="left")
         for column in ("id", "title", "department / team", "group", "location", "published", "updated", "type"):
             table.add_column(column, overflow="fold")
         for p in postings:
-            table.add_row(p.posting_id, p.title, " / ".join(x for x in (p.department, p.team) if x),
-                          classify_department(p.title, p.department), p.location or "",
-                          _iso(p.published_at) or "", _iso(p.updated_at) or "", p.employment_type or "")
+            team = " / ".join(x for x in (p.department, p.team) if x)
+            table.add_row(shown(p.posting_id), shown(p.title), shown(team),
+                          classify_department(p.title, p.department), shown(p.location or ""),
+                          _iso(p.published_at) or "", _iso(p.updated_at) or "", shown(p.employment_type or ""))
         console.print(table)
         console.print("department mix: " + ", ".join(f"{g} {n}" for g, n in mix.counts.items()))
     for b in bad:
-        errors.print(f"[red]{b.error.record_key}: {b.error}[/red]")
+        errors.print(f"[red]{shown(b.error.record_key)}: {shown(b.error)}[/red]")
     return 1 if bad else 0

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from pipelines.core.errors import DataError
 from pipelines.sources.orange_book.calendar import calendar_from_dir, calendar_records
 
-from .common import console, print_json
+from .common import console, make_console, print_json, shown, visible
 
 # (JSON key, header); the NDA column shows appl_no/product_no and the trade name carries the
 # ingredient underneath, so the table fits a 100-column terminal.
@@ -34,19 +33,19 @@ def _cell(value: object) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the calendar of the folder `args.dir`; 2 when the folder lacks a file or one is unreadable."""
-    errors_out = Console(stderr=True)
+    errors_out = make_console(stderr=True)
     try:
         entries, errors = calendar_from_dir(args.dir)
     except DataError as exc:
-        errors_out.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        errors_out.print(visible(f"error: {exc}"), markup=False, highlight=False, soft_wrap=True)
         return 2
     for err in errors:
-        errors_out.print(f"skipped row: {err} | {err.raw}", markup=False, highlight=False, soft_wrap=True)
+        errors_out.print(visible(f"skipped row: {err} | {err.raw}"), markup=False, highlight=False, soft_wrap=True)
     records = calendar_records(entries)
     if args.json:
         print_json(records)
         return 0
-    table = Table(title=f"Orange Book patent-cliff calendar: {args.dir} ({len(records)} NDA products)",
+    table = Table(title=f"Orange Book patent-cliff calendar: {shown(args.dir)} ({len(records)} NDA products)",
                   title_justify="left", box=box.SIMPLE_HEAD, caption_justify="left", collapse_padding=True,
                   pad_edge=False,
                   caption="patent, DS/DP, excl.: last expiry of the listed patents, of the drug-substance or "
@@ -60,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("PED", no_wrap=True)
     table.add_column("gen.", justify="right", no_wrap=True)
     for r in records:
-        table.add_row(f"{r['appl_no']}/{r['product_no']}", f"{r['trade_name']}\n[dim]{r['ingredient']}[/dim]",
-                      str(r["applicant"]), *(_cell(r[key]) for key, _ in _DATES), _cell(r["ped_applied"]),
+        table.add_row(f"{r['appl_no']}/{r['product_no']}", f"{shown(r['trade_name'])}\n[dim]{shown(r['ingredient'])}[/dim]",
+                      shown(r["applicant"]), *(_cell(r[key]) for key, _ in _DATES), _cell(r["ped_applied"]),
                       str(r["generic_count"]))
     console.print(table)
     if errors:

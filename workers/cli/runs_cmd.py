@@ -13,7 +13,7 @@ from pipelines.core.executor import run_locally
 from pipelines.core.ledger import PipelineRun, RunState
 from pipelines.core.runs import REPROCESS_MODES, list_runs, run_steps
 
-from .common import console, context, iso, parse_conf, parse_when, print_json
+from .common import console, context, iso, parse_conf, parse_when, print_json, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -156,15 +156,16 @@ def _print_run(run_id: int, as_json: bool) -> None:
                       f"try={run.try_number}")
         console.print(f"interval {iso(run.data_interval_start)} -> {iso(run.data_interval_end)}")
         if run.counts:
-            console.print("counts " + ", ".join(f"{k}={v}" for k, v in sorted(run.counts.items())))
+            console.print("counts " + shown(", ".join(f"{k}={v}" for k, v in sorted(run.counts.items()))))
         table = Table("step", "attempt", "state", "worker", "took", "error")
         for s in steps:
             took = f"{(s.finished_at - s.started_at).total_seconds():.2f}s" if s.finished_at else ""
-            table.add_row(s.step, str(s.attempt), _state(s.state), s.worker or "", took,
-                          (s.error or "").splitlines()[0][:120] if s.error else "")
+            # Errors quote outside data (a bad record's text): shown, not read as markup.
+            table.add_row(s.step, str(s.attempt), _state(s.state), shown(s.worker or ""), took,
+                          shown((s.error or "").splitlines()[0][:120]) if s.error else "")
         console.print(table)
         if run.error:
-            console.print(f"[red]error[/red] in step {run.failed_step}: {run.error}", markup=True)
+            console.print(f"[red]error[/red] in step {run.failed_step}: {shown(run.error)}", markup=True)
 
 
 def _show(args: argparse.Namespace) -> int:
