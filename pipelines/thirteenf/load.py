@@ -80,16 +80,20 @@ def filing_values(ctx: StepContext, entry: dict[str, Any], name: str, state: str
 _Read = tuple[dict[str, Any], str | tuple[bytes, bytes]]  # an entry, and its count key or its two documents
 
 
-def load_filings(ctx: StepContext, entries: Sequence[dict[str, Any]], names: dict[int, str]) -> Counter[str]:
+def load_filings(ctx: StepContext, entries: Sequence[dict[str, Any]], names: dict[int, str], *,
+                 chunk_filings: int = CHUNK_FILINGS, chunk_bytes: int = CHUNK_BYTES) -> Counter[str]:
     """Record every fetched filing of the manifest (good ones with their rows); returns the counts."""
     counts: Counter[str] = Counter()
-    with FilingLoader(ctx.session) as loader:
-        chunk, at = _read_chunk(ctx, loader, entries, 0, names)
+    limits = chunk_filings, chunk_bytes
+    # Flushed once per chunk, below, and never by row count: a COPY started while a chunk is parsed
+    # is still running when the next chunk's documents are read, and those reads wait for it.
+    with FilingLoader(ctx.session, batch_rows=None) as loader:
+        chunk, at = _read_chunk(ctx, loader, entries, 0, names, *limits)
         while chunk:
             for entry, read in chunk:
                 name = names.get(int(entry["cik"]), "")
                 counts[read if isinstance(read, str) else _load(ctx, loader, entry, name, *read)] += 1
-            upcoming, at = _read_chunk(ctx, loader, entries, at, names)  # while the connection is free
+            upcoming, at = _read_chunk(ctx, loader, entries, at, names, *limits)  # while the connection is free
             loader.flush()  # this chunk's filing rows, and their COPY in the background
             chunk = upcoming
     counts["filings_loaded"], counts["holdings_loaded"] = len(loader.loaded), loader.rows
@@ -98,16 +102,16 @@ def load_filings(ctx: StepContext, entries: Sequence[dict[str, Any]], names: dic
 
 
 def _read_chunk(ctx: StepContext, loader: FilingLoader, entries: Sequence[dict[str, Any]], start: int,
-                names: dict[int, str]) -> tuple[list[_Read], int]:
+                names: dict[int, str], chunk_filings: int, chunk_bytes: int) -> tuple[list[_Read], int]:
     """The entries from `start` on with their documents (filings not to parse get their count key
-    instead), up to CHUNK_FILINGS entries or CHUNK_BYTES of documents; and where the next chunk starts."""
+    instead), up to `chunk_filings` entries or `chunk_bytes` of documents; and where the next chunk starts."""
     loader.wait()  # the reads below use the connection: let the COPY in flight finish first
-    window = entries[start:start + CHUNK_FILINGS]
+    window = entries[start:start + chunk_filings]
     stored = known_accessions(ctx.session, (e["accession"] for e in window if not e.get("error")))
     chunk: list[_Read] = []
     size = 0
     for entry in window:
-        if size >= CHUNK_BYTES:
+        if size >= chunk_bytes:
             break
         if entry.get("error"):  # quarantined by the fetch step already
             name = names.get(int(entry["cik"]), "")

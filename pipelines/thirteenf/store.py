@@ -135,11 +135,12 @@ class FilingLoader:
     On PostgreSQL a filing's rows are turned into COPY text as soon as it is added, so the batch holds
     strings, not hundreds of thousands of Holding objects for the garbage collector to walk; and each
     batch's COPY runs on a background thread while the caller parses the next filings (see
-    background_copy). Use it as a context manager: leaving the block loads what is pending and waits
-    for the last COPY, raising its error; leaving on an exception only waits.
+    background_copy). A batch is loaded once `batch_rows` rows are pending, or (batch_rows=None) only
+    when the caller calls `flush`. Use it as a context manager: leaving the block loads what is pending
+    and waits for the last COPY, raising its error; leaving on an exception only waits.
     """
 
-    def __init__(self, session: Session, batch_rows: int = 50_000) -> None:
+    def __init__(self, session: Session, batch_rows: int | None = 50_000) -> None:
         self.session = session
         self.batch_rows = batch_rows
         self.loaded: list[str] = []  # accessions written
@@ -164,7 +165,7 @@ class FilingLoader:
         values = {**values, **filing_figures(holdings)}
         self._pending.append((values, holding_text(holdings) if self._copy else holdings, len(holdings)))
         self._pending_rows += len(holdings)
-        if self._pending_rows >= self.batch_rows:
+        if self.batch_rows is not None and self._pending_rows >= self.batch_rows:
             self.flush()
 
     def wait(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import date, datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import psycopg2
@@ -19,6 +20,7 @@ from pipelines.core.db import get_engine, session_factory
 from pipelines.core.ledger import Base
 from pipelines.sources.edgar.thirteenf import parse_infotable
 from pipelines.thirteenf.background_copy import BackgroundCopyError
+from pipelines.thirteenf.load import load_filings
 from pipelines.thirteenf.models import ThirteenFFiling, ThirteenFHolding
 from pipelines.thirteenf.store import FilingLoader
 from tests.conftest import shared_fixture
@@ -145,3 +147,46 @@ def test_sqlite_loads_with_executemany(table: bytes) -> None:
         assert _count(s, ThirteenFHolding) == 3 * len(holdings)
         assert s.scalars(select(ThirteenFHolding.value_usd).where(ThirteenFHolding.filing_id == 2)
                          .order_by(ThirteenFHolding.row)).all() == [h.value_usd for h in holdings]
+
+
+def test_load_filings_over_several_chunks(sessions, table: bytes) -> None:
+    """The detect step's loading loop across chunks: each chunk's documents read, parsed, then its COPY
+    started while the next chunk is read; filings stored earlier and ones the fetch could not get are
+    counted, not loaded; every good filing's rows arrive whole."""
+    cover = shared_fixture("edgar_13f", "13f_hr_ltsone_2023q3_primary_doc.xml").read_bytes()
+    docs = {"cover.xml": cover, "table.xml": table}
+    entries = [dict(accession=f"0001894188-23-{n:06d}", cik="1894188", form="13F-HR", filed=FILED.isoformat(),
+                    via="test", cover="cover.xml", table="table.xml", table_name="infotable.xml") for n in range(1, 10)]
+    entries[4] = {**entries[4], "error": "HTTP 404 for the information table"}
+    holdings, _ = parse_infotable(table, filed=FILED)
+    with sessions() as s:
+        with FilingLoader(s) as loader:  # an earlier run stored the third filing
+            loader.add(_values(3, len(holdings)), holdings)
+        s.commit()
+        ctx = SimpleNamespace(session=s, run_id=None, artifacts=SimpleNamespace(get=docs.__getitem__),
+                              quarantine=lambda *a: pytest.fail(f"quarantined: {a}"))
+        # Two filings' documents fill a chunk and three entries at most make one: four chunks here.
+        counts = load_filings(ctx, entries, {1894188: "LTS One Management LP"}, chunk_filings=3,
+                              chunk_bytes=len(cover) + len(table) + 1)
+        s.commit()
+        assert counts["filings_loaded"] == counts["filings_parsed"] == 7
+        assert counts["holdings_loaded"] == 7 * len(holdings)
+        assert counts["filings_already_stored"] == 1 and counts["filings_unavailable"] == 1
+        stored = dict(s.execute(select(ThirteenFFiling.accession, ThirteenFFiling.state)).all())
+        assert stored == {e["accession"]: "unavailable" if e.get("error") else "loaded" for e in entries}
+        per_filing = s.execute(select(ThirteenFHolding.filing_id, func.count(), func.sum(ThirteenFHolding.value_usd))
+                               .group_by(ThirteenFHolding.filing_id)).all()
+        assert len(per_filing) == 8
+        assert {(n, v) for _, n, v in per_filing} == {(len(holdings), sum(h.value_usd for h in holdings))}
+
+
+def test_a_loader_without_batch_rows_loads_only_when_flushed(sessions, table: bytes) -> None:
+    holdings, _ = parse_infotable(table, filed=FILED)
+    with sessions() as s:
+        with FilingLoader(s, batch_rows=None) as loader:
+            for n in range(1, 4):
+                loader.add(_values(n, len(holdings)), holdings)
+            assert _count(s, ThirteenFFiling) == 0
+            loader.flush()
+            assert _count(s, ThirteenFFiling) == 3
+        assert _count(s, ThirteenFHolding) == 3 * len(holdings)
