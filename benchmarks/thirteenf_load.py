@@ -11,8 +11,8 @@ new, closed, grown or cut), straight into the tables.
 
 Timed, on the current quarter, with the pipeline's own functions:
   parse  alone: read the two documents and check_filing (parse_cover, parse_infotable, check_against_cover)
-  load   the detect step's load_filings: the same, then per batch the filing rows in one INSERT and their
-         holdings in one COPY on a background thread, overlapped with parsing the next batch
+  load   the detect step's load_filings: the same, then per chunk of filings the filing rows in one INSERT
+         and their holdings in one COPY on a background thread, overlapped with parsing the next chunk
   diff   the detect step's record_versions for every manager: on PostgreSQL the SQL diff (report
          versions planned from the filing rows, positions summed and diffed by one INSERT ... SELECT);
          with --python-diff the Python one SQLite uses (both quarters read back, manager_changes,
@@ -412,8 +412,8 @@ def report(f: Figures) -> None:
         "| phase | seconds | rows/s | vs bare COPY | vs same-shape COPY |", "|---|---:|---:|---:|---:|", *lines, "",
         "Rates are current-quarter holdings rows per second of each phase. Parse + load is the detect step's "
         "own loading loop (`pipelines.thirteenf.load.load_filings`: documents read a chunk at a time, parsed "
-        "and checked, filing rows INSERTed per batch, each batch's COPY run on a background thread while the "
-        "next batch parses) in one transaction, committed; the documents come from the generated files "
+        "and checked, filing rows INSERTed per chunk of filings, each chunk's COPY run on a background thread "
+        "while the next chunk parses) in one transaction, committed; the documents come from the generated files "
         "instead of the artifact table. Parse alone runs the same `check_filing` over the same files without "
         f"loading. The diff wrote {f.changes:,} position changes. Both plain COPYs load the same rows, exported "
         "once to a file, in the same run: into a table without key or index, and into one shaped like "
