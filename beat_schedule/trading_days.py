@@ -84,7 +84,7 @@ class _NyseSessions:
             )
         schedule = calendar.schedule
         derived: dict[int, dict[date, Session]] = {y: {} for y in range(first, last + 1)}
-        for label, open_, close in zip(schedule.index, schedule["open"], schedule["close"]):
+        for label, open_, close in zip(schedule.index, schedule["open"], schedule["close"], strict=True):
             day = label.date()
             derived[day.year][day] = (
                 open_.to_pydatetime().astimezone(timezone.utc),

@@ -283,8 +283,11 @@ def measure(settings: Settings, url: str, args: argparse.Namespace) -> dict[str,
 def report(n: int, repeat: int, chunk: int, times: dict[str, list[float]], costs: dict[str, float],
            out: Path) -> bool:
     plain, rec, dlv = (statistics.median(times[k]) for k in ("plain", "record", "deliver"))
-    total = statistics.median([r + d for r, d in zip(times["record"], times["deliver"])])
-    ms = lambda seconds: f"{seconds / n * 1000:.2f} ms"
+    total = statistics.median([r + d for r, d in zip(times["record"], times["deliver"], strict=True)])
+
+    def ms(seconds: float) -> str:
+        return f"{seconds / n * 1000:.2f} ms"
+
     rows = [
         ("plain posts (requests.Session)", f"{plain:.2f} s", ms(plain), f"{n / plain:,.0f}/s", "1.00x", ""),
         ("record_signals (signal, dedup, outbox rows)", f"{rec:.2f} s", ms(rec), f"{n / rec:,.0f}/s",

@@ -270,7 +270,8 @@ def main() -> int:
         "",
         "| pass | best time | per study | peak traced memory |",
         "|---|---:|---:|---:|",
-        f"| load (`json.loads` of every page) | {load_s:.3f} s | {load_s / loaded * 1e6:.1f} us | {load_peak:.1f} MiB |",
+        f"| load (`json.loads` of every page) | {load_s:.3f} s | {load_s / loaded * 1e6:.1f} us "
+        f"| {load_peak:.1f} MiB |",
         (f"| detect (`parse_studies_page` incl. the same load, then `compare` with the previous version) | "
          f"{detect_s:.3f} s | {detect_s / loaded * 1e6:.1f} us | {detect_peak:.1f} MiB |"),
         "",

@@ -133,7 +133,7 @@ def measure_dispatch_task(app: Celery, r: redis.Redis, db_url: str, runs: int) -
 
 def burst_raw(app: Celery, r: redis.Redis, n: int) -> float:
     t0 = time.time()
-    for i in range(n):
+    for _ in range(n):
         chain(app.signature("rawbench.noop", queue="pipeline.bench", immutable=True),
               app.signature("rawbench.noop", queue="pipeline.bench"),
               app.signature("rawbench.noop", queue="pipeline.bench"),

@@ -236,7 +236,8 @@ def markdown(m: dict[str, Any], verdict: str) -> str:
         "# Orange Book benchmark",
         "",
         (f"`benchmarks/orange_book.py`, {platform.python_implementation()} {platform.python_version()} on "
-         f"{platform.machine()} ({os.cpu_count()} cores), best of {m['repeat']} runs each (CPU time of the process), all in one process."),
+         f"{platform.machine()} ({os.cpu_count()} cores), best of {m['repeat']} runs each (CPU time of the "
+         "process), all in one process."),
         "",
         (f"Corpus, generated from the recorded fixture rows under var/bench/: {c['products.txt']:,} product rows, "
          f"{c['patent.txt']:,} patent rows, {c['exclusivity.txt']:,} exclusivity rows ({m['size_mb']:.1f} MB). "

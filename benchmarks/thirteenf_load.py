@@ -357,8 +357,9 @@ def main() -> None:
             shutil.rmtree(OUT, ignore_errors=True)
     if copied != rows:
         raise SystemExit(f"the plain COPY loaded {copied:,} rows, the pipeline {rows:,}")
-    command = (f"benchmarks/thirteenf_load.py --rows {args.rows}" + (f" --managers {args.managers}" if args.managers
-                                                                     else "") + (" --python-diff" if args.python_diff else ""))
+    command = (f"benchmarks/thirteenf_load.py --rows {args.rows}"
+               + (f" --managers {args.managers}" if args.managers else "")
+               + (" --python-diff" if args.python_diff else ""))
     report(Figures(command, managers_n, rows, size, gen_s, prev_rows, setup_s, parse_s, path_s, copy_s, shaped_s,
                    diff_s, not args.python_diff, changes, peak_mb(), str(pg)))
 

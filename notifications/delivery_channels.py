@@ -29,8 +29,8 @@ from .channels import (
 from .digest_job import digest_day_of, load_digest
 from .message import AlertMessage
 
-_CLASSES: dict[str, Callable[[Settings], Channel]] = {"email": EmailChannel, "slack": SlackChannel, "sms": TwilioSmsChannel,
-                                      "console": ConsoleChannel}
+_CLASSES: dict[str, Callable[[Settings], Channel]] = {"email": EmailChannel, "slack": SlackChannel,
+                                                      "sms": TwilioSmsChannel, "console": ConsoleChannel}
 _SWITCHES = {"email": "EMAIL_ENABLED", "slack": "SLACK_ENABLED", "sms": "SMS_ENABLED",
              "console": "CONSOLE_ALERTS_ENABLED"}
 # Per-channel sends per second across every worker (0: no limit); settings names operators know.

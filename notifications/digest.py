@@ -132,7 +132,8 @@ def _html(digest: Digest) -> str:
         f"ordered by score. Every score lists its reasons and links to the source.</div>",
         padding="20px 28px 16px 28px"))
     if not digest.entries:
-        rows.append(row(f"<p style=\"margin:0;font-size:15px;color:{MUTED}\">No signals were detected on this day.</p>"))
+        rows.append(row(f"<p style=\"margin:0;font-size:15px;color:{MUTED}\">"
+                        "No signals were detected on this day.</p>"))
     else:
         rows.append(row(_overview_html(digest)))
     for name, entries in digest.groups:

@@ -91,9 +91,9 @@ def _link_blocks(message: AlertMessage) -> list[dict[str, Any]]:
         if url is None or len(url) > MAX_BUTTON_URL:
             withheld.append(one_line(link.label))
             continue
+        label = truncate(one_line(link.label) or "Open", MAX_BUTTON_TEXT)
         buttons.append({"type": "button", "action_id": f"link-{index}", "url": url,
-                        "text": {"type": "plain_text", "text": truncate(one_line(link.label) or "Open", MAX_BUTTON_TEXT),
-                                 "emoji": False}})
+                        "text": {"type": "plain_text", "text": label, "emoji": False}})
     blocks = [{"type": "actions", "elements": buttons[i:i + MAX_ACTIONS]}
               for i in range(0, len(buttons), MAX_ACTIONS)]
     if withheld:

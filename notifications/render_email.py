@@ -149,7 +149,8 @@ def components_html(components: tuple[ScoreComponent, ...], score: float | None)
     rows = "".join(
         f"<tr><td style=\"{cell};font-weight:600\">{esc(c.name)}</td>"
         f"<td align=\"right\" style=\"{cell};{MONO};white-space:nowrap;"
-        f"color:{'#047857' if c.value > 0 else '#b91c1c' if c.value < 0 else MUTED}\">{esc(format_points(c.value))}</td>"
+        f"color:{'#047857' if c.value > 0 else '#b91c1c' if c.value < 0 else MUTED}\">"
+        f"{esc(format_points(c.value))}</td>"
         f"<td style=\"{cell};color:#374151\">{esc(c.explanation)}</td></tr>"
         for c in components)
     total = (f"<tr><td style=\"padding:8px 10px;font-size:14px;font-weight:700\">Score</td>"

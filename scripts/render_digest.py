@@ -52,7 +52,8 @@ def _example(alert_id: str, pipeline: str, signal_type: str, ticker: str, compan
         alert_id=alert_id, kind="signal", tier=tier, pipeline=pipeline, signal_type=signal_type,
         title=f"Example: {title}", summary=summary, ticker=ticker, company=company, score=score,
         components=tuple(ScoreComponent(n, v, e) for n, v, e in parts),
-        links=(Link(f"{link[0]} (example.com)", f"https://example.com/{link[1]}"),), event_time=_utc(event), detected_at=_utc(detected))
+        links=(Link(f"{link[0]} (example.com)", f"https://example.com/{link[1]}"),), event_time=_utc(event),
+        detected_at=_utc(detected))
 
 
 def example_digest() -> Digest:
@@ -60,7 +61,8 @@ def example_digest() -> Digest:
     alerts = [
         _example("example-form4-1", "form4", "insider_cluster_buy", "EXBI", "Example Biotech & Co.", 9.2, "critical",
                  "CEO, CFO and a director bought $2.1M on the open market",
-                 "Three insiders bought within ten days; none of them bought in the same month in the prior three years.",
+                 "Three insiders bought within ten days; none of them bought in the same month in the prior "
+                 "three years.",
                  [("Cluster of buyers", 3.0, "3 insiders within 10 days"),
                   ("Purchase size", 2.5, "$2.1M, 0.8% of market value"),
                   ("Opportunistic insiders", 2.0, "no same-month buys in the prior 3 years"),
@@ -77,12 +79,14 @@ def example_digest() -> Digest:
                  "Phase 3 primary completion moved four months earlier",
                  "The sponsor updated the record: primary completion 2025-06 (was 2025-10); enrolment complete.",
                  [("Phase 3 pivotal", 3.5, "lead asset, single pivotal trial"),
-                  ("Timeline pulled in", 2.4, "4 months earlier"), ("Enrolment complete", 2.0, "actual, not anticipated")],
+                  ("Timeline pulled in", 2.4, "4 months earlier"),
+                  ("Enrolment complete", 2.0, "actual, not anticipated")],
                  ("Trial record", "ctgov/NCT00000000"), "2025-03-04T09:00:00", "2025-03-04T13:05:00"),
         _example("example-ctgov-2", "ctgov", "trial_status_change", "EXBI", "Example Biotech & Co.", 5.6, "info",
                  "Phase 2 trial status changed to Active, not recruiting",
                  "Watchlist ticker; the status change closes enrolment for the trial.",
-                 [("Status change", 2.6, "Recruiting → Active, not recruiting"), ("Watchlist", 3.0, "ticker on the watchlist")],
+                 [("Status change", 2.6, "Recruiting → Active, not recruiting"),
+                  ("Watchlist", 3.0, "ticker on the watchlist")],
                  ("Trial record", "ctgov/NCT00000001"), "2025-03-04T10:20:00", "2025-03-04T14:40:00"),
         _example("example-ob-1", "orange_book", "patent_delisted", "SMPL", "Sample Pharma Inc.", 8.1, "high",
                  "Last listed patent on the lead product was delisted",

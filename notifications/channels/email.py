@@ -125,7 +125,8 @@ class EmailChannel(Channel):
             raise ChannelRejected(f"{where}: server does not support what SMTP_SECURITY/SMTP_USER "
                                   f"ask for: {exc}") from None
         except smtplib.SMTPResponseException as exc:
-            text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+            error = exc.smtp_error
+            text = error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
             what = "authentication failed (check SMTP_USER/SMTP_PASSWORD)" \
                 if isinstance(exc, smtplib.SMTPAuthenticationError) else "server answered"
             detail = f"{where}: {what}: {exc.smtp_code} {text.strip()[:300]}"

@@ -79,7 +79,8 @@ class RunArtifacts:
             return key
         key = store_blob(self._session, data, content_type)
         # A retried step overwrites what its failed attempt stored under the same name.
-        stmt = upsert_insert(self._session)(RunArtifact).values(run_id=self._run_id, step=self._step, name=name, key=key)
+        stmt = upsert_insert(self._session)(RunArtifact).values(run_id=self._run_id, step=self._step, name=name,
+                                                                key=key)
         self._session.execute(stmt.on_conflict_do_update(index_elements=["run_id", "name"],
                                                          set_={"key": key, "step": self._step}))
         return key

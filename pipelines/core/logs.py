@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("signals_log_context", default={})
+# No default: one shared default dict would be every context's; get({}) gives each caller its own.
+_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("signals_log_context")
 _FIELDS = ("pipeline", "run_id", "step")
 # The context of each thread that set one. A thread a step starts (parallel sources run in a
 # ThreadPoolExecutor) begins with an empty contextvars context, so its lines borrow the task's
@@ -30,7 +31,7 @@ def _publish(fields: dict[str, Any]) -> None:
 
 @contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
-    previous = _context.get()
+    previous = _context.get({})
     current = {**previous, **{k: v for k, v in fields.items() if v is not None}}
     token = _context.set(current)
     _publish(current)
@@ -49,7 +50,7 @@ def set_log_context(**fields: Any) -> None:
 
 def current_log_context() -> dict[str, Any]:
     """The pipeline/run_id/step of the running task, also from threads the task started."""
-    own = _context.get()
+    own = _context.get({})
     if own:
         return own
     with _by_thread_lock:

@@ -89,7 +89,8 @@ def manual_interval(pipeline: Pipeline, now: datetime, conf: dict[str, Any]) -> 
     return start, end
 
 
-def scheduled_intervals(pipeline: Pipeline, settings: Settings, start: datetime, end: datetime) -> list[tuple[datetime, Interval]]:
+def scheduled_intervals(pipeline: Pipeline, settings: Settings, start: datetime,
+                        end: datetime) -> list[tuple[datetime, Interval]]:
     """(fire time, interval) for every fire time in [start, end]."""
     calendar = pipeline.calendar_for(settings)
     if calendar is None:

@@ -147,7 +147,7 @@ def _record_events(ctx: StepContext, release_id: int, previous_id: int, events: 
     scored = score_events(events, entries, as_of, revenue_shares=state.revenue_shares(ctx), piv=None)
     by_product = {(e.appl_no, e.product_no): e for e in entries}
     records = []
-    for ev, sc in zip(events, scored):
+    for ev, sc in zip(events, scored, strict=True):
         entry = by_product.get((ev.appl_no, ev.product_no))
         ticker = (tickers.get(entry.applicant_full_name) or {}).get("ticker") if entry else None
         new = _insert_ignore(ctx.session, ObReleaseEvent, {

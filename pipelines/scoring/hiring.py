@@ -99,4 +99,5 @@ def _explain(v: Velocity | None, config: HiringConfig) -> str:
             f"vs {v.prior_net:+d} the {v.window_days}d before")
     if v.rate is None:
         return base + "; growth rate unknown (open roles at window start not known or zero)"
-    return base + f"; {v.rate:+.0%} of {v.open_at_start} roles open at the start, ÷ {config.full_scale_rate:.0%} full scale"
+    return base + (f"; {v.rate:+.0%} of {v.open_at_start} roles open at the start, "
+                   f"÷ {config.full_scale_rate:.0%} full scale")

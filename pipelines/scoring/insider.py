@@ -132,7 +132,8 @@ def _breadth(n: int, cfg: InsiderScoringConfig, verb: str) -> Component:
 def _dollars(trades: Sequence[InsiderTrade], tiers: Sequence[tuple[Decimal, float]]) -> tuple[Decimal, Component]:
     known = [t.value for t in trades if t.value is not None]
     total = sum(known, Decimal(0))
-    note = f"{_money(total)} total" + ("" if len(known) == len(trades) else f" ({len(trades) - len(known)} row(s) without a value)")
+    unknown = len(trades) - len(known)
+    note = f"{_money(total)} total" + (f" ({unknown} row(s) without a value)" if unknown else "")
     return total, Component("dollar_conviction", _tier(total, tiers), note)
 
 
@@ -200,7 +201,8 @@ def _delta_own(insiders: _Insiders, cfg: InsiderScoringConfig) -> Component:
             bought += sum(shares, Decimal(0))
         before += sum({t.accession: t.other_holdings for t in trades}.values(), Decimal(0))
     if before <= 0:
-        return Component("delta_own", cfg.delta_own_points, f"new position: {bought:,f} shares bought, none held before")
+        return Component("delta_own", cfg.delta_own_points,
+                         f"new position: {bought:,f} shares bought, none held before")
     ratio = bought / before
     points = cfg.delta_own_points if ratio >= cfg.delta_own_min else 0.0
     return Component("delta_own", points, f"holdings up {ratio:.1%} ({bought:,f} on {before:,f} shares)")
@@ -228,7 +230,8 @@ def _hold(trades: Sequence[InsiderTrade]) -> str | None:
 
 
 def _signal(
-    signal_type: str, trades: Sequence[InsiderTrade], components: list[Component], start: date, cfg: InsiderScoringConfig
+    signal_type: str, trades: Sequence[InsiderTrade], components: list[Component], start: date,
+    cfg: InsiderScoringConfig
 ) -> InsiderSignal:
     accessions = tuple(sorted({t.accession for t in trades}))
     end = start + timedelta(days=cfg.window_days - 1)

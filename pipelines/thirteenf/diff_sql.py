@@ -225,7 +225,8 @@ pos AS (
            coalesce(sum(h.shares_or_principal) FILTER (WHERE p.side = 1), 0)::bigint AS shares_prev,
            coalesce(sum(h.value_usd) FILTER (WHERE p.side = 0), 0)::bigint AS value_cur,
            coalesce(sum(h.value_usd) FILTER (WHERE p.side = 1), 0)::bigint AS value_prev,
-           (count(*) FILTER (WHERE p.side = 0))::int AS rows_cur, (count(*) FILTER (WHERE p.side = 1))::int AS rows_prev,
+           (count(*) FILTER (WHERE p.side = 0))::int AS rows_cur,
+           (count(*) FILTER (WHERE p.side = 1))::int AS rows_prev,
            max(p.total) AS total
     FROM parts p JOIN thirteenf_holdings h ON h.filing_id = p.filing_id
     GROUP BY 1, 2, 3, 4, 5),

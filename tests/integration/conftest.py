@@ -11,7 +11,8 @@ from pipelines.core.settings import load_settings
 from tests.support import services
 from tests.support.services import Stack, create_database, drop_database, engine_env, flush_engine_redis
 
-TABLES = ("alert_outbox", "alert_dedup", "signals", "quarantine", "run_artifacts", "artifacts", "step_runs", "pipeline_runs")
+TABLES = ("alert_outbox", "alert_dedup", "signals", "quarantine", "run_artifacts", "artifacts", "step_runs",
+          "pipeline_runs")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -107,7 +107,8 @@ def _filing(cik: int, n: int, period: date, filed: date, rows: int, amendment: s
     return dict(accession=f"{cik:010d}-23-{n:06d}", cik=cik, manager_name=f"Test Manager {cik}",
                 form_type="13F-HR/A" if amendment else "13F-HR", filed=filed, period=period,
                 report_type="13F HOLDINGS REPORT", amendment_type=amendment, amendment_number=1 if amendment else None,
-                entry_total=rows, rows=rows, state="loaded", discovered_via="test", loaded_at=datetime.now(timezone.utc))
+                entry_total=rows, rows=rows, state="loaded", discovered_via="test",
+                loaded_at=datetime.now(timezone.utc))
 
 
 def _load(sessions: Callable[[], Session], filings: list[tuple[dict[str, Any], bytes]]) -> None:

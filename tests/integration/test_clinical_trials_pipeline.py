@@ -128,15 +128,18 @@ class Harness(PipelineHarness):
 
 def first_two_runs(ct: Harness) -> tuple[int, int]:
     ct.upstream.serve(ct_json(PAGE1), ct_json(PAGE2), recorded_last_with_ucb())
-    run1 = ct.run({"data_interval_start": "2026-11-19T23:00:00+00:00", "data_interval_end": "2026-11-20T23:00:00+00:00"})
+    run1 = ct.run({"data_interval_start": "2026-11-19T23:00:00+00:00",
+                   "data_interval_end": "2026-11-20T23:00:00+00:00"})
     ct.upstream.serve(*derived_versions())
-    run2 = ct.run({"data_interval_start": "2026-11-20T23:00:00+00:00", "data_interval_end": "2026-11-21T23:00:00+00:00"})
+    run2 = ct.run({"data_interval_start": "2026-11-20T23:00:00+00:00",
+                   "data_interval_end": "2026-11-21T23:00:00+00:00"})
     return run1, run2
 
 
 def test_first_run_stores_baselines_and_alerts_nothing(ct):
     ct.upstream.serve(ct_bytes(PAGE1), ct_bytes(PAGE2), recorded_last_with_ucb())
-    run1 = ct.run({"data_interval_start": "2026-11-19T23:00:00+00:00", "data_interval_end": "2026-11-20T23:00:00+00:00"})
+    run1 = ct.run({"data_interval_start": "2026-11-19T23:00:00+00:00",
+                   "data_interval_end": "2026-11-20T23:00:00+00:00"})
 
     # Paging: three requests with the same query, the recorded cursors, only the tracked fields.
     queries = ct.upstream.studies_queries()
@@ -236,7 +239,8 @@ def test_second_run_detects_scores_and_queues_alerts(ct):
         assert {"label": f"ClinicalTrials.gov {UCB}", "url": f"https://clinicaltrials.gov/study/{UCB}"} in sig.links
     stop = signals["ctgov_status_changed"]
     assert stop.event_key == f"{UCB}:overall_status:TERMINATED"
-    assert [c["value"] for c in stop.components[:2]] == [5, 2] and "efficacy_safety" in stop.components[1]["explanation"]
+    assert [c["value"] for c in stop.components[:2]] == [5, 2]
+    assert "efficacy_safety" in stop.components[1]["explanation"]
 
     # Outbox rows exactly for the signals at or over the high threshold (7.0).
     outbox = ct.rows(AlertOutbox)

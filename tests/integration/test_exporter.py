@@ -126,8 +126,9 @@ def test_queue_length_and_backlog_count_priority_lists(serve):
 
 
 def _run(pipeline: str, end: datetime, state: str = "success", trigger: str = "schedule") -> PipelineRun:
-    return PipelineRun(pipeline=pipeline, trigger=trigger, scheduled_for=end, data_interval_start=end - timedelta(minutes=10),
-                       data_interval_end=end, conf={}, state=state, try_number=1, created_at=end, counts={})
+    return PipelineRun(pipeline=pipeline, trigger=trigger, scheduled_for=end,
+                       data_interval_start=end - timedelta(minutes=10), data_interval_end=end, conf={}, state=state,
+                       try_number=1, created_at=end, counts={})
 
 
 def test_freshness_and_run_lag_from_the_ledger(serve, settings):

@@ -233,7 +233,8 @@ def test_derived_release_gives_events_scored_signals_and_outbox_rows(ob):
 
     outbox = ob.rows(AlertOutbox, AlertOutbox.run_id == run, AlertOutbox.kind == "signal")
     by_signal = {(o.signal_id, o.channel) for o in outbox}
-    expected = {(s.id, ch) for s in (added, delisted) for ch in route_signal(7.0, s.ticker, False, ob.settings).channels}
+    expected = {(s.id, ch) for s in (added, delisted)
+                for ch in route_signal(7.0, s.ticker, False, ob.settings).channels}
     assert expected and by_signal == expected
     assert ob.run_row(run).counts["alert.alerts_pending"] >= len(outbox)
 

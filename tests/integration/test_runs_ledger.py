@@ -100,7 +100,8 @@ def test_backfill_one_run_per_interval_with_reprocess_modes(settings, demo_regis
     with session_factory(settings.DATABASE_URL)() as s:
         run = s.get(PipelineRun, opened[2].run_id)
         assert run.state == "success" and run.try_number == 2
-        states = [st.state for st in s.scalars(select(StepRun).where(StepRun.run_id == run.id, StepRun.step == "fetch"))]
+        attempts = select(StepRun).where(StepRun.run_id == run.id, StepRun.step == "fetch")
+        states = [st.state for st in s.scalars(attempts)]
     assert states == ["superseded", "success"]
     assert {o.action for o in dispatcher.backfill("demo", start, end, reprocess="all")} == {"rerun"}
     assert len(_runs(settings)) == 7

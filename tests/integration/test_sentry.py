@@ -40,7 +40,8 @@ class _Receiver(LocalHttpServer):
         found = []
         for raw in list(self.envelopes):
             lines = raw.split(b"\n")
-            for header, payload in zip(lines[1::2], lines[2::2]):
+            # (item header, payload) pairs; an envelope may end in a newline, an empty last line
+            for header, payload in zip(lines[1::2], lines[2::2], strict=False):
                 if json.loads(header).get("type") == "event":
                     found.append(json.loads(payload))
         return found

@@ -40,14 +40,15 @@ def _seed(url: str) -> None:
         runs = []
         for n in range(2):
             run = PipelineRun(pipeline="insider_form4", trigger="manual", state="success",
-                              data_interval_start=T0 + timedelta(hours=n), data_interval_end=T0 + timedelta(hours=n + 1))
+                              data_interval_start=T0 + timedelta(hours=n),
+                              data_interval_end=T0 + timedelta(hours=n + 1))
             s.add(run)
             s.flush()
             runs.append(run.id)
         s.add_all([
             # the same Form 4 event scored twice: a replay rescored it lower; the timeline shows 6.0
-            _signal(runs[0], "insider_form4", "insider_cluster_buy", "0001-26-1", "ACME", 8.0, T0, "Cluster buy at ACME"),
-            _signal(runs[1], "insider_form4", "insider_cluster_buy", "0001-26-1", "ACME", 6.0, T0, "Cluster buy at ACME"),
+            *(_signal(run, "insider_form4", "insider_cluster_buy", "0001-26-1", "ACME", score, T0,
+                      "Cluster buy at ACME") for run, score in zip(runs, (8.0, 6.0), strict=True)),
             _signal(None, "hiring", "hiring_velocity", "gh:acme:2026-11-05", "ACME", 2.0, None,
                     "Hiring up: ACME [R&D] \x1b[31m", held=True, alert_state="held",
                     hold_reason="context signal: below the large-change threshold"),
@@ -84,7 +85,8 @@ def test_timeline_of_a_ticker_and_of_all(db, tmp_path: Path) -> None:
         ("hiring", 2.0), ("insider_form4", 6.0), ("clinical_trials", 7.5)]
     hiring = rows[0]
     assert hiring["alert_state"] == "held" and hiring["hold_reason"].startswith("context signal")
-    assert hiring["components"][0] == {"name": "size", "value": 1.0, "explanation": "why Hiring up: ACME [R&D] \x1b[31m"}
+    assert hiring["components"][0] == {"name": "size", "value": 1.0,
+                                       "explanation": "why Hiring up: ACME [R&D] \x1b[31m"}
     assert rows[1]["event_time"] == T0.isoformat()
 
     every = json.loads(signals(db, tmp_path, "--json").stdout)

@@ -206,7 +206,8 @@ def test_slack_failure_has_error_in_a_code_block():
 def test_console_line_is_one_line_with_reasons_and_links():
     line = render_console(signal(title="two\nlines"))
     assert "\n" not in line
-    assert line.startswith("ALERT [CRITICAL] SWBI · Smith & Wesson <Holdings> 9.2/10 form4 / insider_cluster_buy: two lines | why:")
+    assert line.startswith("ALERT [CRITICAL] SWBI · Smith & Wesson <Holdings> 9.2/10 form4 / insider_cluster_buy: "
+                           "two lines | why:")
     assert "Cluster of buyers +3.0 (3 insiders within 10 days)" in line
     assert "Form 4 filing <https://www.sec.gov/" in line and "id=form4-0001234567-25-000042" in line
 

@@ -127,8 +127,8 @@ def test_other_event_bases():
     del old["protocolSection"]["statusModule"]["resultsFirstPostDateStruct"]
     [posted] = diff_snapshots(normalize_study(old), normalize_study(full()))
     assert components(score_event(posted, EXACT, BIG))["event_base"] == 4
-    [actual] = diff_snapshots(normalize_study(full(primaryCompletionDateStruct={"date": "2018-05", "type": "ESTIMATED"})),
-                              normalize_study(full()))
+    estimated = full(primaryCompletionDateStruct={"date": "2018-05", "type": "ESTIMATED"})
+    [actual] = diff_snapshots(normalize_study(estimated), normalize_study(full()))
     assert components(score_event(actual, EXACT, BIG))["event_base"] == 2
 
 

@@ -78,7 +78,7 @@ def test_every_transaction_field_by_field(name):
     doc = parse(name)
     expected = EXPECTED_TRANSACTIONS[name]
     assert len(doc.transactions) == len(expected)
-    for tx, row in zip(doc.transactions, expected):
+    for tx, row in zip(doc.transactions, expected, strict=True):
         table, title, day, code, shares, price, ad, after, di, nature, notes = row
         assert tx.table == table
         assert tx.security_title == title
@@ -180,7 +180,7 @@ SNOW_HOLDINGS = [("577218", "F8"), ("178947", "F9"), ("9686", "F10"), ("2755", "
 def test_holdings_rows():
     snow = parse(SNOW)
     assert len(snow.holdings) == 8
-    for holding, (shares, note) in zip(snow.holdings, SNOW_HOLDINGS):
+    for holding, (shares, note) in zip(snow.holdings, SNOW_HOLDINGS, strict=True):
         assert (holding.table, holding.security_title) == ("non_derivative", "Class A Common Stock")
         assert holding.shares_owned_after == Decimal(shares)
         assert (holding.ownership, holding.nature_of_ownership, holding.footnote_ids) == ("I", "Trust", (note,))

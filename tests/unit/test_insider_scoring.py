@@ -220,7 +220,8 @@ def test_score_bounds():
     stale_day = AS_OF.date() - timedelta(days=90)
     worst = trade(1001, shares="10", price="1", after="1000000", day=stale_day, plan_10b5_1=True,
                   is_director=False, is_ten_percent_owner=True, filed_at=AS_OF - timedelta(days=89))
-    low = only(detect_insider_signals([worst], as_of=AS_OF, purchase_history={1001: [(2024, 12), (2023, 12), (2022, 12)]}))
+    low = only(detect_insider_signals([worst], as_of=AS_OF,
+                                      purchase_history={1001: [(2024, 12), (2023, 12), (2022, 12)]}))
     assert sum(v for _, v, _ in low.components) < 0
     assert low.score == 0.0
 

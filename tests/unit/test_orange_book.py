@@ -60,7 +60,8 @@ def test_products_all_rows_parse():
 
 
 def test_products_fields_of_one_row():
-    # BUDESONIDE~AEROSOL, FOAM;RECTAL~UCERIS~SALIX~2MG/ACTUATION~N~205613~001~AB~Oct 7, 2014~Yes~No~RX~SALIX PHARMACEUTICALS INC
+    # BUDESONIDE~AEROSOL, FOAM;RECTAL~UCERIS~SALIX~2MG/ACTUATION~N~205613~001~AB~Oct 7, 2014~Yes~No~RX~
+    # SALIX PHARMACEUTICALS INC
     p = by_key(parse_products(text("products.txt"))[0])[("205613", "001")]
     assert (p.ingredient, p.df_route, p.dosage_form, p.route) == (
         "BUDESONIDE", "AEROSOL, FOAM;RECTAL", "AEROSOL, FOAM", "RECTAL")
@@ -343,7 +344,7 @@ def test_fast_path_rows_equal_the_checked_builders_rows(name, parser, checked, w
     build = getattr(module, checked)
     lines = [ln for ln in text(name).splitlines()[1:] if ln.strip()]
     assert errors == [] and len(rows) == len(lines)
-    for row, line in zip(rows, lines):
+    for row, line in zip(rows, lines, strict=True):
         fields = line.split("~")
         assert len(fields) == width
         assert row == build(fields) and type(row) is type(build(fields))

@@ -40,7 +40,8 @@ def _event() -> dict:
         }]},
         "request": {"headers": [["Authorization", "Basic dXNlcjpwYXNzd29yZA=="], ["Accept", "text/html"]]},
         "breadcrumbs": {"values": [
-            {"category": "sqlalchemy", "message": f"connect {DATABASE_URL.replace('postgresql', 'postgresql+psycopg2')}"},
+            {"category": "sqlalchemy",
+             "message": f"connect {DATABASE_URL.replace('postgresql', 'postgresql+psycopg2')}"},
             {"category": "redis", "message": f"connected to {BROKER}"},
             {"category": "log", "message": "sent via https://outlook.office.com/webhook/abc/IncomingWebhook/def"},
         ]},

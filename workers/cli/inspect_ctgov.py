@@ -56,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
         console.print(_study_table(doc["study"]))
         return 0
     total = "not given (a later page)" if doc["total_count"] is None else doc["total_count"]
-    console.print(f"list page: {len(doc['studies'])} studies, totalCount {total}, "
-                  f"nextPageToken {shown(doc['next_page_token']) if doc['next_page_token'] else '[dim]none (last page)[/dim]'}")
+    token = shown(doc["next_page_token"]) if doc["next_page_token"] else "[dim]none (last page)[/dim]"
+    console.print(f"list page: {len(doc['studies'])} studies, totalCount {total}, nextPageToken {token}")
     for study in doc["studies"]:
         console.print(_study_table(study))
     if doc["errors"]:

@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("PED", no_wrap=True)
     table.add_column("gen.", justify="right", no_wrap=True)
     for r in records:
-        table.add_row(f"{r['appl_no']}/{r['product_no']}", f"{shown(r['trade_name'])}\n[dim]{shown(r['ingredient'])}[/dim]",
+        table.add_row(f"{r['appl_no']}/{r['product_no']}",
+                      f"{shown(r['trade_name'])}\n[dim]{shown(r['ingredient'])}[/dim]",
                       shown(r["applicant"]), *(_cell(r[key]) for key, _ in _DATES), _cell(r["ped_applied"]),
                       str(r["generic_count"]))
     console.print(table)

@@ -179,7 +179,7 @@ def _backfill(args: argparse.Namespace) -> int:
     start, end = parse_when(args.start, tz), parse_when(args.end, tz, end_of_day=True)
     dispatcher = _dispatcher(args.local)
     if args.dry_run:
-        for fire, (s, e) in dispatcher.plan_backfill(args.pipeline, start, end):
+        for _fire, (s, e) in dispatcher.plan_backfill(args.pipeline, start, end):
             console.print(f"{iso(s)} -> {iso(e)}")
         return 0
     with Progress(TextColumn("backfill {task.description}"), BarColumn(), MofNCompleteColumn(),

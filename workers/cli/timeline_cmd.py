@@ -12,7 +12,7 @@ from pipelines.core.db import session_factory
 from pipelines.core.signal_models import Signal
 from pipelines.core.timeline import timeline
 
-from .common import console, context, iso, parse_when, print_json, print_table, shown
+from .common import context, iso, parse_when, print_json, print_table, shown
 
 # A signal's alert_state, as the alert column says it: an outbox row was queued; the dedup window held
 # it back; a context signal kept from alerting; or it scored below every route.

@@ -89,7 +89,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str
     numeric = [all(isinstance(row[i], Decimal) or row[i] is None for row in rows) for i in range(len(headers))]
 
     def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)]
+        parts = [v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True)]
         return "  ".join(parts).rstrip()
 
     return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in cells)]

@@ -24,7 +24,8 @@ from .calendar import CalendarEntry, add_months, months_to_loe
 OVERRIDES_PATH = Path(__file__).resolve().parents[2] / "data" / "applicant_overrides.csv"
 OVERRIDE_COLUMNS = ("applicant_full_name", "ticker", "note")
 _LEGAL_SUFFIXES = frozenset(
-    ["INC", "CORP", "CORPORATION", "CO", "COMPANY", "LLC", "LP", "LTD", "LIMITED", "PLC", "AG", "SA", "NV", "AB", "AS", "GMBH", "HOLDINGS"])
+    ["INC", "CORP", "CORPORATION", "CO", "COMPANY", "LLC", "LP", "LTD", "LIMITED", "PLC", "AG", "SA", "NV", "AB",
+     "AS", "GMBH", "HOLDINGS"])
 
 
 def normalize_company(name: str) -> str:

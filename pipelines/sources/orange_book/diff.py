@@ -112,8 +112,8 @@ def _diff(old: Release, new: Release, when: datetime, old_calendar: Iterable[Cal
           new_calendar: Iterable[CalendarEntry] | None) -> list[ReleaseEvent]:
     old_entries = build_calendar(old) if old_calendar is None else list(old_calendar)
     new_entries = build_calendar(new) if new_calendar is None else list(new_calendar)
-    old_cal = dict(zip(map(_ENTRY_KEY, old_entries), old_entries))
-    new_cal = dict(zip(map(_ENTRY_KEY, new_entries), new_entries))
+    old_cal = dict(zip(map(_ENTRY_KEY, old_entries), old_entries, strict=True))
+    new_cal = dict(zip(map(_ENTRY_KEY, new_entries), new_entries, strict=True))
     names: dict[tuple[str, str], str] = {}
 
     def trade_name(appl_no: str, product_no: str) -> str:

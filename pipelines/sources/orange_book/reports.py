@@ -77,7 +77,8 @@ def calendar_to_ical(entries: Iterable[CalendarEntry], *, generated_at: datetime
             f"{e.ingredient}; {e.df_route}; {e.applicant_full_name}",
             f"Set by {e.loe_source}.",
             (f"Last patent expiry: {_d(e.last_patent_expiry) or 'none'}; DS/DP: "
-             f"{_d(e.last_ds_dp_patent_expiry) or 'none'}; last exclusivity: {_d(e.last_exclusivity_expiry) or 'none'}."),
+             f"{_d(e.last_ds_dp_patent_expiry) or 'none'}; "
+             f"last exclusivity: {_d(e.last_exclusivity_expiry) or 'none'}."),
             f"Pediatric exclusivity: {'yes' if e.ped_applied else 'no'}; marketed generics: {e.generic_count}.",
         ]))
         ev.add("categories", ["patent-cliff"])
