@@ -42,6 +42,16 @@ def clean_db(pg_url):
     return pg_url
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def either_db(request, tmp_path):
+    """An empty, migrated database: the session's PostgreSQL one, then a SQLite file (the embedded default)."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("clean_db")
+    url = f"sqlite:///{tmp_path / 'signals.db'}"
+    migrate.upgrade(url)
+    return url
+
+
 @pytest.fixture
 def settings(clean_db, tmp_path, monkeypatch):
     for key, value in engine_env(clean_db, tmp_path).items():

@@ -10,9 +10,6 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
-from pipelines.core import migrate
 from pipelines.core.db import session_factory
 from pipelines.core.ledger import PipelineRun, QuarantinedRecord
 from tests.support.services import engine_env
@@ -21,15 +18,6 @@ REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 20, 23, 0, tzinfo=timezone.utc)
 ZIP_ISH = b"PK\x03\x04\x00\xff\xfe binary \r\n\x00 payload"  # not UTF-8: must come back unchanged
 TABLE = "<informationTable><infoTable><value>12x</value></infoTable></informationTable>".encode()
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db(request, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return request.getfixturevalue("clean_db")
-    url = f"sqlite:///{tmp_path / 'signals.db'}"
-    migrate.upgrade(url)
-    return url
 
 
 def _seed(url: str) -> tuple[int, list[int]]:
@@ -61,39 +49,41 @@ def signals(url: str, tmp_path: Path, *args: str, binary: bool = False) -> subpr
                           text=not binary, timeout=60)
 
 
-def test_quarantine_lists_filters_and_gives_the_payload_back(db, tmp_path: Path) -> None:
-    run_id, (zip_id, row_id, cover_id) = _seed(db)
-    listed = json.loads(signals(db, tmp_path, "quarantine", "--json").stdout)
+def test_quarantine_lists_filters_and_gives_the_payload_back(either_db, tmp_path: Path) -> None:
+    url = either_db
+    run_id, (zip_id, row_id, cover_id) = _seed(url)
+    listed = json.loads(signals(url, tmp_path, "quarantine", "--json").stdout)
     assert [r["id"] for r in listed] == [cover_id, row_id, zip_id]
     assert listed[1] == {"id": row_id, "created_at": T0.isoformat(), "run_id": run_id,
                          "pipeline": "institutional_13f", "step": "detect", "source": "edgar.13f",
                          "record_key": "0001067983-23-000012 row 1", "error": listed[1]["error"],
                          "raw_bytes": len(TABLE)}
-    assert [r["id"] for r in json.loads(signals(db, tmp_path, "quarantine", "--json", "--run", str(run_id)).stdout)] \
+    assert [r["id"] for r in json.loads(signals(url, tmp_path, "quarantine", "--json", "--run", str(run_id)).stdout)] \
         == [cover_id, row_id]
     assert [r["id"] for r in json.loads(
-        signals(db, tmp_path, "quarantine", "--json", "--pipeline", "patent_ip").stdout)] == [zip_id]
+        signals(url, tmp_path, "quarantine", "--json", "--pipeline", "patent_ip").stdout)] == [zip_id]
     assert [r["id"] for r in json.loads(
-        signals(db, tmp_path, "quarantine", "--json", "--since", "2026-11-15", "--limit", "1").stdout)] == [cover_id]
+        signals(url, tmp_path, "quarantine", "--json", "--since", "2026-11-15", "--limit", "1").stdout)] == [cover_id]
 
-    raw = signals(db, tmp_path, "quarantine-show", str(zip_id), "--raw", binary=True)
+    raw = signals(url, tmp_path, "quarantine-show", str(zip_id), "--raw", binary=True)
     assert raw.returncode == 0 and raw.stdout == ZIP_ISH
-    shown = json.loads(signals(db, tmp_path, "quarantine-show", str(zip_id), "--json").stdout)
+    shown = json.loads(signals(url, tmp_path, "quarantine-show", str(zip_id), "--json").stdout)
     assert base64.b64decode(shown["raw_base64"]) == ZIP_ISH
     assert shown["raw_sha256"] == hashlib.sha256(ZIP_ISH).hexdigest() and shown["error"] == "not a ZIP file"
 
-    missing = signals(db, tmp_path, "quarantine-show", "999999")
+    missing = signals(url, tmp_path, "quarantine-show", "999999")
     assert missing.returncode == 2 and "no quarantined record 999999" in missing.stderr
 
 
-def test_quarantine_table_and_record_show_errors_as_written(db, tmp_path: Path) -> None:
-    _, (_, row_id, _) = _seed(db)
-    table = signals(db, tmp_path, "quarantine")
+def test_quarantine_table_and_record_show_errors_as_written(either_db, tmp_path: Path) -> None:
+    url = either_db
+    _, (_, row_id, _) = _seed(url)
+    table = signals(url, tmp_path, "quarantine")
     assert table.returncode == 0, table.stderr
     assert "3 quarantined record(s)" in table.stdout
     flat = " ".join(table.stdout.split())  # the error column may wrap
     assert "value '12x' is not a whole number" in flat and "second line" not in flat  # its first line only
-    one = signals(db, tmp_path, "quarantine-show", str(row_id))
+    one = signals(url, tmp_path, "quarantine-show", str(row_id))
     assert one.returncode == 0, one.stderr
     assert "\x1b" not in one.stdout
     assert "second line [/] \\x1b[2J" in one.stdout

@@ -10,9 +10,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from pipelines.core import migrate
 from pipelines.core.db import session_factory
 from pipelines.core.ledger import PipelineRun
 from pipelines.core.signal_models import Signal
@@ -60,24 +57,16 @@ def _seed(url: str) -> None:
         s.commit()
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-def db(request, tmp_path: Path) -> str:
-    if request.param == "postgresql":
-        return request.getfixturevalue("clean_db")
-    url = f"sqlite:///{tmp_path / 'signals.db'}"
-    migrate.upgrade(url)
-    return url
-
-
 def signals(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = engine_env(url, tmp_path, COLUMNS="160")
     return subprocess.run([sys.executable, "-m", "workers.cli", "timeline", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=60)
 
 
-def test_timeline_of_a_ticker_and_of_all(db, tmp_path: Path) -> None:
-    _seed(db)
-    out = signals(db, tmp_path, "acme", "--json")
+def test_timeline_of_a_ticker_and_of_all(either_db, tmp_path: Path) -> None:
+    url = either_db
+    _seed(url)
+    out = signals(url, tmp_path, "acme", "--json")
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     # Newest event first; the hiring signal has no event time, so its detection time places it.
@@ -89,19 +78,20 @@ def test_timeline_of_a_ticker_and_of_all(db, tmp_path: Path) -> None:
                                        "explanation": "why Hiring up: ACME [R&D] \x1b[31m"}
     assert rows[1]["event_time"] == T0.isoformat()
 
-    every = json.loads(signals(db, tmp_path, "--json").stdout)
+    every = json.loads(signals(url, tmp_path, "--json").stdout)
     assert [r["ticker"] for r in every] == ["ACME", "ACME", "OTHR", "ACME"]
-    assert [r["ticker"] for r in json.loads(signals(db, tmp_path, "--json", "--min-score", "5").stdout)] == [
+    assert [r["ticker"] for r in json.loads(signals(url, tmp_path, "--json", "--min-score", "5").stdout)] == [
         "ACME", "OTHR", "ACME"]
-    assert [r["pipeline"] for r in json.loads(signals(db, tmp_path, "--json", "--pipeline", "hiring").stdout)] == [
+    assert [r["pipeline"] for r in json.loads(signals(url, tmp_path, "--json", "--pipeline", "hiring").stdout)] == [
         "hiring"]
-    since = json.loads(signals(db, tmp_path, "--json", "--since", "2026-11-01", "--until", "2026-11-04").stdout)
+    since = json.loads(signals(url, tmp_path, "--json", "--since", "2026-11-01", "--until", "2026-11-04").stdout)
     assert [r["pipeline"] for r in since] == ["insider_form4", "institutional_13f"]
 
 
-def test_timeline_table_shows_reasons_and_outside_text_as_written(db, tmp_path: Path) -> None:
-    _seed(db)
-    out = signals(db, tmp_path, "ACME", "--why")
+def test_timeline_table_shows_reasons_and_outside_text_as_written(either_db, tmp_path: Path) -> None:
+    url = either_db
+    _seed(url)
+    out = signals(url, tmp_path, "ACME", "--why")
     assert out.returncode == 0, out.stderr
     text = out.stdout
     assert "ACME: 3 signal(s)" in text
