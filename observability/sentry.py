@@ -104,7 +104,7 @@ def init_sentry(settings: Settings, component: str) -> bool:
         integrations=[CeleryIntegration(), RedisIntegration(), SqlalchemyIntegration()],
         send_default_pii=False,
         max_request_body_size="never",
-        before_send=scrubber,
+        before_send=scrubber,  # type: ignore[arg-type]  # events and breadcrumbs are dicts at run time
         before_breadcrumb=scrubber,
     )
     sentry_sdk.set_tag("component", component)

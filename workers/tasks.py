@@ -82,7 +82,9 @@ def _pinned_request_time(task: Task, redis_url: str) -> str:
     if client.set(key, now, nx=True, ex=REQUEST_KEY_TTL):
         return now
     pinned = client.get(key)
-    return pinned.decode() if pinned else now
+    if isinstance(pinned, bytes):
+        return pinned.decode()
+    return pinned or now
 
 
 def _register_dispatch(app: Celery, pipeline: Pipeline) -> None:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from sqlalchemy import Engine, Executable, Row, create_engine, event
+from sqlalchemy import Engine, Executable, Row, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -39,6 +39,13 @@ def is_postgresql(session: Session) -> bool:
 def upsert_insert(session: Session):  # type: ignore[no-untyped-def]
     """The session's dialect's `insert`, which has ON CONFLICT (both PostgreSQL and SQLite do)."""
     return postgresql.insert if is_postgresql(session) else sqlite.insert
+
+
+def table_of(model: type) -> Table:
+    """A mapped class's Table (`__table__` is typed as a FromClause, which insert() and update() refuse)."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table), model
+    return table
 
 
 def is_sqlite(url: str) -> bool:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from . import metrics
 from .artifacts import RunArtifacts
 from . import marks
-from .db import execute_autocommit, is_sqlite, session_factory
+from .db import execute_autocommit, is_sqlite, session_factory, table_of
 from .errors import ConfigError, DataError, TransientError
 from .ledger import PipelineRun, QuarantinedRecord, RunState, StepRun, StepState, utcnow
 from .model import Pipeline, StepContext, StepResult
@@ -99,7 +99,7 @@ class RunInfo:
 
 
 # The hot path's statements, built once: a no-op step costs a few round trips, not ORM overhead.
-_runs, _steps = PipelineRun.__table__, StepRun.__table__
+_runs, _steps = table_of(PipelineRun), table_of(StepRun)
 _LOCK_RUN = (select(_runs.c.id, _runs.c.pipeline, _runs.c.state, _runs.c.trigger, _runs.c.data_interval_start,
                     _runs.c.data_interval_end, _runs.c.conf, _runs.c.counts, _runs.c.replay_of)
              .where(_runs.c.id == bindparam("run_id")).with_for_update())
@@ -177,7 +177,7 @@ class StepRunner:
             session.execute(_MARK_LOST, {"ids": [a.id for a in running], "now": now})
         lost = sum(1 for a in attempts if a.state == StepState.LOST) + len(running)
         if lost > self.settings.REDELIVERY_CAP:
-            fail_run(session, self.settings, session.get(PipelineRun, run_id), step,
+            fail_run(session, self.settings, session.get_one(PipelineRun, run_id), step,
                      f"step {step} redelivered {lost} times after worker loss "
                      f"(REDELIVERY_CAP={self.settings.REDELIVERY_CAP})")
             return "failed", 0, pipeline, None
@@ -274,7 +274,7 @@ class StepRunner:
     def _record_failure(self, run_id: int, step: str, attempt: int, state: str, error: str,
                         fail_the_run: bool) -> bool:
         with self._sessions.begin() as session:
-            run = session.get(PipelineRun, run_id, with_for_update=True)
+            run = session.get_one(PipelineRun, run_id, with_for_update=True)
             session.execute(update(StepRun).where(StepRun.run_id == run_id, StepRun.step == step,
                                                   StepRun.attempt == attempt)
                             .values(state=state, finished_at=utcnow(), error=error))
@@ -336,12 +336,15 @@ def run_locally(settings: Settings, registry: Registry, run_id: int,
     from .dispatch import Dispatcher
 
     def child(name: str, conf: Mapping[str, Any], parent: int) -> int:
-        dispatcher = Dispatcher(settings, registry, lambda p, rid: run_locally(settings, registry, rid, sleep))
+        def send(_pipeline: Pipeline, rid: int) -> None:
+            run_locally(settings, registry, rid, sleep)
+
+        dispatcher = Dispatcher(settings, registry, send)
         return dispatcher.manual(name, dict(conf), parent_run_id=parent).run_id
 
     runner = StepRunner(settings, registry, dispatch_child=child)
     with runner._sessions() as session:
-        pipeline = registry.get(session.get(PipelineRun, run_id).pipeline)
+        pipeline = registry.get(session.get_one(PipelineRun, run_id).pipeline)
     for spec in pipeline.steps:
         retries = 0
         while True:
@@ -353,4 +356,4 @@ def run_locally(settings: Settings, registry: Registry, run_id: int,
         if outcome.action != "continue":
             break
     with runner._sessions() as session:
-        return session.get(PipelineRun, run_id).state
+        return session.get_one(PipelineRun, run_id).state

@@ -21,10 +21,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from notifications.message import Link, ScoreComponent
+from notifications.message import Link
 from pipelines.core.ledger import Trigger
 from pipelines.core.model import StepContext, StepResult
 from pipelines.core.signals import SignalRecord, record_signals
+from pipelines.scoring.component import score_components
 from pipelines.scoring.insider import (
     SALE,
     InsiderScoringConfig,
@@ -116,7 +117,7 @@ def to_record(sig: InsiderSignal, trades: Sequence[InsiderTrade], company: str |
         title=f"{_LABELS.get(sig.signal_type, sig.signal_type)}: {who}, {len(sig.insiders)} insider(s) {verb} "
               f"{_money(total)}",
         summary=summary, ticker=sig.ticker, company=company,
-        components=tuple(ScoreComponent(name, float(value), why) for name, value, why in sig.components),
+        components=score_components(sig.components),
         links=tuple(Link(f"EDGAR filing {acc}", filing_index_url(www_base_url, sig.issuer_cik, acc))
                     for acc in sig.accession_numbers[:MAX_LINKS]),
         event_time=sig.event_time,

@@ -11,9 +11,10 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from notifications.message import Link, ScoreComponent
+from notifications.message import Link
 from pipelines.core.model import StepContext, StepResult
 from pipelines.core.signals import SignalRecord, record_signals
+from pipelines.scoring.component import score_components
 from pipelines.scoring.hiring import HiringConfig, HiringSignal, score_hiring
 from pipelines.sources.jobs.tracking import GROUPS, OPENED, REPOSTED, DepartmentMix, Velocity, hiring_velocity
 
@@ -70,7 +71,7 @@ def _record(sig: HiringSignal, ticker: str | None, name: str, board: str, token:
         signal_type=sig.signal_type, event_key=sig.event_key, score=sig.score,
         title=f"Hiring {sig.direction}: {label}, net {v90.net:+d} openings in 90 days ({v30.net:+d} in 30)",
         summary=summary, ticker=ticker, company=name,
-        components=tuple(ScoreComponent(c.name, c.value, c.explanation) for c in sig.components),
+        components=score_components(sig.components),
         links=tuple(Link("job posting", url) for url in sig.links), event_time=sig.event_time,
         held=not sig.large_change, hold_reason=hold,
         details={"board": board, "token": token, "open_now": poll.open_count, "net_30d": v30.net, "net_90d": v90.net,

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 from pipelines.sources.jobs.tracking import PostingEvent
 
 from .models import JobBoardPoll, JobPosting, JobPostingEvent
-from pipelines.core.db import upsert_insert
+from pipelines.core.db import table_of, upsert_insert
 
 
 def _insert(session: Session, model: type, values: dict[str, Any], conflict: list[str]) -> int | None:
     stmt = upsert_insert(session)(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    return session.execute(stmt.returning(model.id)).scalar_one_or_none()
+    return session.execute(stmt.returning(table_of(model).c.id)).scalar_one_or_none()
 
 
 def last_poll(session: Session, board: str, token: str) -> datetime | None:

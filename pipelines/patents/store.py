@@ -15,9 +15,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from notifications.message import Link, ScoreComponent
+from notifications.message import Link
 from pipelines.core.model import StepContext, StepResult
 from pipelines.core.signals import SignalRecord, record_signals
+from pipelines.scoring.component import score_components
 from pipelines.scoring.patent import PatentScore, score_events
 from pipelines.sources.orange_book.calendar import CalendarEntry, months_to_loe
 from pipelines.sources.orange_book.diff import ReleaseEvent, diff_releases
@@ -128,10 +129,7 @@ def signal_for(ev: ReleaseEvent, scored: PatentScore, entry: CalendarEntry | Non
     return SignalRecord(
         signal_type=SIGNAL_PREFIX + ev.event_type, event_key=ev.key, score=scored.score,
         title=f"{trade}: {_headline(ev)}", summary=summary, ticker=ticker, company=who or None,
-        # A component the inputs could not give (no revenue share, no Paragraph IV list) adds 0 and
-        # keeps its "unavailable" explanation, so it never reads as a measured zero.
-        components=tuple(ScoreComponent(c.name, c.value if c.value is not None else 0.0, c.explanation)
-                         for c in scored.components),
+        components=score_components(scored.components),  # no revenue share, no Paragraph IV list: 0
         links=(Link("Orange Book patents and exclusivities",
                     PATENT_PAGE.format(product_no=ev.product_no, appl_no=ev.appl_no)),
                Link("Orange Book data files", DATA_FILES_PAGE)),

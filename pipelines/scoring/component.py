@@ -9,11 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from notifications.message import ScoreComponent
+
 
 class Component(NamedTuple):
     name: str
     value: float | None
     explanation: str
+
+
+def score_components(components: Iterable[Component]) -> tuple[ScoreComponent, ...]:
+    """The alert's breakdown. A component whose input was unavailable adds 0 there and keeps its
+    "unavailable" explanation, so it never reads as a measured zero."""
+    return tuple(ScoreComponent(c.name, 0.0 if c.value is None else c.value, c.explanation) for c in components)
 
 
 def total(components: Iterable[Component]) -> float:

@@ -53,6 +53,7 @@ def copy_lines(session: Session, table: Table, columns: Sequence[str], lines: It
     wait_for_copy(session)  # the connection is about to be used raw, outside the statement guard
     session.flush()  # rows this session added (the parent row) must reach the server first
     raw = session.connection().connection.driver_connection  # psycopg2, inside the session's transaction
+    assert raw is not None  # a pooled connection is never detached while a session holds it
     sql = copy_sql(table, columns)
     count = 0
     batch: list[str] = []

@@ -39,9 +39,11 @@ def detect(ctx: StepContext) -> StepResult:
     as_of = date.fromisoformat(manifest["as_of"])
     counts = load_filings(ctx, manifest["filings"], names)
     accessions = [e["accession"] for e in manifest["filings"]]
-    touched = sorted(set(ctx.session.execute(select(ThirteenFFiling.cik, ThirteenFFiling.period).where(
-        ThirteenFFiling.accession.in_(accessions), ThirteenFFiling.state == "loaded")).all()),
-        key=lambda t: (t[1], t[0])) if accessions else []
+    f = ThirteenFFiling
+    loaded: list[tuple[int, date | None]] = [(cik, period) for cik, period in ctx.session.execute(
+        select(f.cik, f.period).where(f.accession.in_(accessions), f.state == "loaded"))] if accessions else []
+    # A loaded filing always has its period (the cover's); the test only tells the type checker.
+    touched = sorted({(cik, period) for cik, period in loaded if period is not None}, key=lambda t: (t[1], t[0]))
     titles = title_index(ctx.artifacts.get(manifest["tickers"]) if manifest.get("tickers") else None)
     for cik, period in touched:
         _reopen_unpaired(ctx, cik, quarter_after(period))

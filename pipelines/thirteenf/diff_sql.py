@@ -29,6 +29,7 @@ from sqlalchemy import CursorResult, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
+from pipelines.core.db import table_of
 from pipelines.core.model import StepContext
 from pipelines.scoring.institutional import passes_screen
 from pipelines.sources.edgar.refs import filing_index_url
@@ -192,7 +193,7 @@ def _record_reports(ctx: StepContext, versions: Sequence[Version],
             prev_period=quarter_before(v.period) if v.prev is not None else None,
             diff_state="diffed" if v.prev is not None else "no_prior", link=v.link, run_id=ctx.run_id, created_at=now))
     r = ThirteenFReport
-    stmt = (postgresql.insert(r.__table__).on_conflict_do_nothing(index_elements=["cik", "period", "as_of"])
+    stmt = (postgresql.insert(table_of(r)).on_conflict_do_nothing(index_elements=["cik", "period", "as_of"])
             .returning(r.id, r.cik, r.period, r.as_of))
     index = {(v.cik, v.period, v.as_of): i for i, v in enumerate(versions)}
     return {index[(cik, period, day)]: rid for rid, cik, period, day in ctx.session.execute(stmt, values)}

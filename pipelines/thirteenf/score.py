@@ -12,9 +12,10 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from notifications.message import Link, ScoreComponent
+from notifications.message import Link
 from pipelines.core.model import StepContext, StepResult
 from pipelines.core.signals import SignalRecord, record_signals
+from pipelines.scoring.component import score_components
 from pipelines.scoring.institutional import InstitutionalSignal, ManagerChange, score_institutional
 from pipelines.sources.edgar.thirteenf_reports import PositionChange
 
@@ -96,7 +97,7 @@ def _record(sig: InstitutionalSignal, issuer: str) -> SignalRecord:
         signal_type=sig.signal_type, event_key=sig.event_key, score=sig.score,
         title=f"13F {label}: {issuer or who} ({who}) across tracked managers" + (" [crowded]" if sig.crowded else ""),
         summary=summary, ticker=sig.ticker, company=issuer or None,
-        components=tuple(ScoreComponent(c.name, c.value, c.explanation) for c in sig.components),
+        components=score_components(sig.components),
         links=tuple(Link("13F filing index", url) for url in sig.links), event_time=sig.event_time,
         details={"cusip": sig.cusip, "period": sig.period.isoformat(), "crowded": sig.crowded,
                  "mapped_to_ticker": sig.ticker is not None})

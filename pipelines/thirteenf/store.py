@@ -17,7 +17,7 @@ from pipelines.sources.edgar.thirteenf import CoverPage, Holding, Report
 from pipelines.sources.edgar.thirteenf_rows import ScannedRows, TextColumns
 
 from .background_copy import BackgroundCopy
-from pipelines.core.db import is_postgresql
+from pipelines.core.db import is_postgresql, table_of
 
 from .bulk import NULL, copy_lines, copy_sql, escape, insert_rows
 from .models import ThirteenFFiling, ThirteenFHolding, ThirteenFPositionChange, ThirteenFReport
@@ -35,7 +35,7 @@ def insert_if_absent(session: Session, model: type, values: dict[str, Any], conf
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(model).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
-    return session.execute(stmt.returning(model.id)).scalar_one_or_none()
+    return session.execute(stmt.returning(table_of(model).c.id)).scalar_one_or_none()
 
 
 def known_accessions(session: Session, accessions: Iterable[str]) -> set[str]:
@@ -183,7 +183,7 @@ class FilingLoader:
         self.skipped += [v["accession"] for v, _, _ in self._pending if v["accession"] not in ids]
         self.loaded += [v["accession"] for v, _, _ in self._pending if v["accession"] in ids]
         self._pending, self._pending_rows = [], 0
-        table = ThirteenFHolding.__table__
+        table = table_of(ThirteenFHolding)
         if self._copier is not None:
             text = "".join([with_filing_id(fid, t) for fid, t, _ in batch if isinstance(t, str)])
             if text:
@@ -201,7 +201,7 @@ class FilingLoader:
         # about a millisecond per filing.
         keys = sorted({k for v in values for k in v})
         insert = postgresql.insert if self._copy else sqlite.insert
-        stmt = (insert(ThirteenFFiling.__table__).on_conflict_do_nothing(index_elements=["accession"])
+        stmt = (insert(table_of(ThirteenFFiling)).on_conflict_do_nothing(index_elements=["accession"])
                 .returning(ThirteenFFiling.id, ThirteenFFiling.accession))
         rows = self.session.execute(stmt, [{k: v.get(k) for k in keys} for v in values])
         return {acc: fid for fid, acc in rows}
@@ -223,6 +223,8 @@ class FilingLoader:
 
 def filing_cover(f: ThirteenFFiling) -> CoverPage:
     """The cover page as stored on the filing row (what report_as_of needs of it)."""
+    if f.period is None:  # only filings that could not be read lack one, and they are not loaded
+        raise ValueError(f"13F filing {f.accession} has no period: it was not loaded")
     return CoverPage(filer_cik=f.cik, filer_name=f.manager_name, submission_type=f.form_type, period=f.period,
                      report_type=f.report_type or "", is_amendment=f.amendment_type is not None,
                      amendment_number=f.amendment_number, amendment_type=f.amendment_type,
@@ -286,13 +288,13 @@ def change_lines(report_id: int, changes: Iterable[ManagerChange]) -> Iterable[s
 
 def save_changes(session: Session, report_id: int, changes: Iterable[ManagerChange]) -> int:
     """The position changes of a report version just recorded; COPY on PostgreSQL."""
-    table = ThirteenFPositionChange.__table__
+    table = table_of(ThirteenFPositionChange)
     if is_postgresql(session):
         return copy_lines(session, table, CHANGE_COLUMNS, change_lines(report_id, changes))
     return insert_rows(session, table, CHANGE_COLUMNS, change_rows(report_id, changes))
 
 
-def delete_reports(session: Session, ids: Select[tuple[int]]) -> None:
+def delete_reports(session: Session, ids: Select[Any]) -> None:
     """Delete the report versions `ids` selects, and their position changes (no foreign key cascades them)."""
     chosen = list(session.scalars(ids))
     if chosen:

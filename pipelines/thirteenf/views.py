@@ -13,11 +13,12 @@ from pipelines.core.model import StepContext
 
 from .load import SOURCE
 
-V = TypeVar("V")
+R = TypeVar("R")  # a filing as the caller holds it
+V = TypeVar("V")  # a view of the quarter made of them
 
 
-def views_as_of(ctx: StepContext, as_of: Callable[[Sequence[object], date], V | None], own: Sequence[object],
-                prev: Sequence[object], cik: int, period: date, day: date,
+def views_as_of(ctx: StepContext, as_of: Callable[[Sequence[R], date], V | None], own: Sequence[R],
+                prev: Sequence[R], cik: int, period: date, day: date,
                 counts: Counter[str]) -> tuple[V, V | None] | None:
     """(this quarter's view, the previous quarter's or None) as of `day`; None when this quarter's
     amendments cannot be applied, which is quarantined and counted."""

@@ -6,7 +6,7 @@ import os
 import re
 import sys
 from datetime import date, datetime, time, timezone
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -63,7 +63,8 @@ def print_table(table: Table) -> None:
         console.print(table)
         return
     # print(width=) only ever narrows, so a console of the width needed, on the same stream and colours.
-    Console(file=console.file, width=needed, color_system=console.color_system, force_terminal=console.is_terminal,
+    colors = cast(Any, console.color_system)  # the name rich reports is one its constructor takes
+    Console(file=console.file, width=needed, color_system=colors, force_terminal=console.is_terminal,
             no_color=console.no_color, highlight=False).print(table)
 
 

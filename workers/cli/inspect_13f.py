@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from rich import box
 from rich.table import Table
 
 from pipelines.core.errors import DataError
-from pipelines.sources.edgar.thirteenf import (CoverPage, check_against_cover, parse_cover, parse_infotable,
+from pipelines.sources.edgar.thirteenf import (CoverPage, Holding, check_against_cover, parse_cover, parse_infotable,
                                                thirteenf_to_json, value_multiplier)
 
 from .common import console, make_console, print_json, print_table, shown
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _print(cover: CoverPage | None, holdings: list, filed: date, why: str) -> None:
+def _print(cover: CoverPage | None, holdings: Sequence[Holding], filed: date, why: str) -> None:
     unit = "dollars" if value_multiplier(filed) == 1 else "thousands of dollars, converted to dollars"
     console.print(f"filed {filed} ({why}): values reported in {unit}")
     if cover is not None:

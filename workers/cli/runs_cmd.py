@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -91,7 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         with sessions() as session:
-            state = session.get(PipelineRun, run_id).state
+            state = session.get_one(PipelineRun, run_id).state
         if state in RunState.FINISHED:
             return _report_run(run_id)
         time.sleep(0.5)
@@ -103,7 +104,7 @@ def _report_run(run_id: int) -> int:
     _print_run(run_id, as_json=False)
     settings, _ = context()
     with session_factory(settings.DATABASE_URL)() as session:
-        return 0 if session.get(PipelineRun, run_id).state == RunState.SUCCESS else 1
+        return 0 if session.get_one(PipelineRun, run_id).state == RunState.SUCCESS else 1
 
 
 def _run_dict(run: PipelineRun) -> dict[str, object]:
@@ -205,7 +206,7 @@ def _reconcile(args: argparse.Namespace) -> int:
 
 def _pipelines(args: argparse.Namespace) -> int:
     settings, registry = context()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p in registry.pipelines:
         cal = p.calendar_for(settings)
         rows.append({"name": p.name, "queue": p.queue, "steps": [s.name for s in p.steps],

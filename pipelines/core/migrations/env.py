@@ -13,6 +13,8 @@ target_metadata = Base.metadata
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("alembic: no sqlalchemy.url set (pipelines.core.migrate sets it from DATABASE_URL)")
     engine = get_engine(url)
     with engine.connect() as connection:
         # SQLite cannot ALTER most things in place; batch mode rebuilds tables instead.
