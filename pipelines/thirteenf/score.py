@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from notifications.message import Link
 from pipelines.core.model import StepContext, StepResult
@@ -20,6 +20,7 @@ from pipelines.scoring.institutional import InstitutionalSignal, ManagerChange, 
 from pipelines.sources.edgar.thirteenf_reports import PositionChange
 
 from .detect import read_manifest
+from .holders import latest_versions
 from .models import ThirteenFPositionChange as Chg
 from .models import ThirteenFReport as Rep
 
@@ -62,12 +63,7 @@ def _changes(ctx: StepContext, period: date, cusips: list[str], as_of: date,
              managers: dict[int, str]) -> list[ManagerChange]:
     """Every tracked manager's latest diffed version of `period`, restricted to `cusips`."""
     s = ctx.session
-    latest = (select(Rep.cik, func.max(Rep.as_of).label("as_of"))
-              .where(Rep.period == period, Rep.as_of <= as_of, Rep.cik.in_(list(managers)))
-              .group_by(Rep.cik).subquery())
-    reports = {r.id: r for r in s.scalars(select(Rep).join(latest, (Rep.cik == latest.c.cik)
-                                                           & (Rep.as_of == latest.c.as_of))
-                                          .where(Rep.period == period, Rep.diff_state == "diffed"))}
+    reports = latest_versions(s, period, as_of, list(managers))
     out: list[ManagerChange] = []
     for i in range(0, len(cusips), 500):
         rows = s.scalars(select(Chg).where(Chg.report_id.in_(list(reports)), Chg.put_call == "",

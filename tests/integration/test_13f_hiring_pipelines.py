@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timezone
@@ -35,9 +37,11 @@ from pipelines.thirteenf.background_copy import BackgroundCopyError
 from pipelines.thirteenf.models import ThirteenFFiling, ThirteenFHolding, ThirteenFPositionChange, ThirteenFReport
 from pipelines.thirteenf.tickers import title_index
 from tests.conftest import shared_fixture
+from tests.support.services import engine_env
 from tests.support.infotables import field, ns1, split, with_value
 from tests.integration.test_13f_diff_sql import diff_both_ways, snapshot
 
+REPO = Path(__file__).resolve().parents[2]
 OWN_TABLES = ("thirteenf_position_changes", "thirteenf_reports", "thirteenf_holdings", "thirteenf_filings",
               "job_posting_events", "job_board_polls", "job_postings")
 UA = "Signals Test Suite ops@signals.example"
@@ -335,6 +339,39 @@ def test_13f_discovers_loads_diffs_and_scores(sec_settings, server: Server, edga
                                               Signal.event_key == signals[IRHYTHM].event_key))
     # Two full weeks past the 2023-11-14 deadline: 5.0 * 0.9**2.
     assert again.score == pytest.approx(4.05)
+
+
+def test_holders_shows_each_managers_position_as_known_on_a_day(sec_settings, server: Server, edgar: dict[str, Any],
+                                                                db, tmp_path: Path) -> None:
+    assert _13f_run(sec_settings, "2023-11-13T00:00:00+00:00", "2023-11-15T05:00:00+00:00").state == "success"
+    assert _13f_run(sec_settings, "2023-11-15T05:00:00+00:00", "2023-11-28T05:00:00+00:00").state == "success"
+    env = engine_env(sec_settings.DATABASE_URL, tmp_path, COLUMNS="150")
+
+    def holders(*args: str, as_json: bool = True) -> Any:
+        proc = subprocess.run([sys.executable, "-m", "workers.cli", "holders", *args, *(["--json"] if as_json else [])],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout) if as_json else proc.stdout
+
+    msft = holders("msft", "--as-of", "2023-11-14")  # a ticker, any case
+    assert msft["period"] == "2023-09-30"
+    [lts] = msft["holders"]
+    assert (lts["cik"], lts["as_of"], lts["status"], lts["shares_prev"], lts["shares_cur"], lts["ticker"]) == (
+        LTS, "2023-11-14", "increased", 30000, 65000, "MSFT")
+    [rhythm] = holders(IRHYTHM, "--as-of", "2023-11-14")["holders"]  # a CUSIP no ticker maps to
+    assert (rhythm["status"], rhythm["ticker"], rhythm["shares_prev"]) == ("new", None, 0)
+    # Point in time: the NEW HOLDINGS amendment of 2023-11-20 adds Apple, the RESTATEMENT of 11-27 drops it.
+    assert holders(AAPL, "--as-of", "2023-11-19")["holders"] == []
+    assert [(h["status"], h["as_of"]) for h in holders(AAPL, "--as-of", "2023-11-21")["holders"]] == [
+        ("new", "2023-11-20")]
+    assert holders(AAPL, "--as-of", "2023-11-27")["holders"] == []
+    assert [h["status"] for h in holders(CSX, "--as-of", "2023-11-27")["holders"]] == ["closed"]
+    assert holders("MSFT", "--as-of", "2023-11-13")["period"] is None  # nothing diffed yet that day
+
+    table = holders("MSFT", "--as-of", "2023-11-14", as_json=False)
+    assert "quarter ended 2023-09-30, as known on 2023-11-14" in table
+    assert "increased" in table and "30,000" in table and "65,000" in table and "+117%" in table
+    assert "1 position(s): 1 increased; net +35,000 shares" in table
 
 
 def test_13f_copy_error_fails_the_detect_step_and_rolls_it_back(sec_settings, server: Server,
