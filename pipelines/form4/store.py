@@ -187,6 +187,23 @@ def stored_trades(session: Session, issuer_ciks: Iterable[int], first: date, las
     return [_trade(r) for r in rows]
 
 
+def recent_trades(session: Session, *, ticker: str | None = None, since: date | None = None,
+                  codes: Iterable[str] = (), derivative: bool = False, limit: int = 50) -> list[InsiderTrade]:
+    """Current trades, the latest filed first: one ticker's or all; by trade date, transaction codes
+    and table (the non-derivative one unless `derivative`)."""
+    t = Form4Transaction
+    q = select(t).where(t.superseded_by.is_(None)).order_by(t.filed_at.desc(), t.id.desc()).limit(limit)
+    if ticker is not None:
+        q = q.where(t.ticker == ticker.upper())
+    if since is not None:
+        q = q.where(t.trade_date >= since)
+    if wanted := sorted({c.upper() for c in codes}):
+        q = q.where(t.code.in_(wanted))
+    if not derivative:
+        q = q.where(t.table_name == "non_derivative")
+    return [_trade(r) for r in session.scalars(q)]
+
+
 def trades_of(session: Session, accessions: Iterable[str]) -> list[InsiderTrade]:
     """Current trades of these filings."""
     wanted = sorted(set(accessions))

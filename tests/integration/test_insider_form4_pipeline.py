@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +34,9 @@ from pipelines.form4.store import (
 from tests.conftest import shared_fixture
 from tests.support.http_server import NOT_FOUND, Answer, LocalHttpServer, Request
 from tests.support.pipeline_harness import PipelineHarness, truncate
+from tests.support.services import engine_env
 
+REPO = Path(__file__).resolve().parents[2]
 UA = "Signals Test Suite ops@signals.example"
 ET = ZoneInfo("America/New_York")
 NAME = "insider_form4"
@@ -181,7 +186,7 @@ B_FLWS, B_TRUNC, B_BOMB, B_EXT, B_AMEND = ("0000080661-26-000008", "0002104634-2
                                            "0000080661-26-000004", "0001012975-26-000025")
 
 
-def test_feed_polls_parse_score_dedup_amend_and_quarantine(f4: Harness, monkeypatch) -> None:
+def test_feed_polls_parse_score_dedup_amend_and_quarantine(f4: Harness, monkeypatch, tmp_path: Path) -> None:
     sec = f4.sec
     bad = broken()
     for acc, name in ((A_TCR2, TCR2), (A_SNOW, SNOW), (A_WATER, WATER), (A_TELOS, TELOS), (B_FLWS, FLWS)):
@@ -264,6 +269,28 @@ def test_feed_polls_parse_score_dedup_amend_and_quarantine(f4: Harness, monkeypa
     expected = {(cik, int(x["date"][:4]), int(x["date"][5:7])) for f in (tcr2, telos, flws)
                 for cik in f["owner_ciks"] for x in f["rows"] if x["code"] == "P"}
     assert months == expected
+
+    # `signals insiders` lists what was stored, latest filed first; the 4/A's rows replace the original's.
+    def insiders(*args: str) -> Any:
+        proc = subprocess.run([sys.executable, "-m", "workers.cli", "insiders", *args], cwd=REPO,
+                              env=engine_env(f4.settings.DATABASE_URL, tmp_path, COLUMNS="160"), capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout) if "--json" in args else proc.stdout
+
+    listed = insiders(tcr2["ticker"], "--json")
+    # One filing: its rows, the last first.
+    assert [(r["code"], Decimal(r["shares"]), Decimal(r["price"]), r["trade_date"]) for r in listed] == [
+        (x["code"], x["shares"], x["price"], x["date"]) for x in reversed(tcr2["rows"])]
+    assert all(r["issuer_cik"] == tcr2["issuer_cik"] and r["owner_ciks"] == tcr2["owner_ciks"] for r in listed)
+    assert all(Decimal(r["value"]) == Decimal(r["shares"]) * Decimal(r["price"]) for r in listed)
+    telos_rows = insiders(telos["ticker"], "--json")
+    assert {r["accession"] for r in telos_rows} == {B_AMEND} and all(r["amended"] for r in telos_rows)
+    assert sorted(Decimal(r["price"]) for r in telos_rows) == sorted(
+        [Decimal("2.41")] + [x["price"] for x in telos["rows"][1:]])
+    assert {r["code"] for r in insiders("--json", "--code", "s", "--limit", "500")} == {"S"}  # Snowflake's sales
+    table = insiders(tcr2["ticker"])
+    assert f"{tcr2['ticker']}: {len(listed)} insider trade(s)" in table and "P purchase" in table
 
 
 # Daily form index of 2020-03-18 (read from the fixture) and the document each accession gets.
