@@ -444,7 +444,8 @@ def _postings(session, board: str) -> dict[str, JobPosting]:
     return {p.posting_id: p for p in session.scalars(select(JobPosting).where(JobPosting.board == board))}
 
 
-def test_hiring_tracks_postings_and_scores_velocity(job_settings, server: Server, boards: dict[str, Any], db) -> None:
+def test_hiring_tracks_postings_and_scores_velocity(job_settings, server: Server, boards: dict[str, Any], db,
+                                                    tmp_path: Path) -> None:
     gh, lever, ashby = (boards["json"][b] for b in ("greenhouse", "lever", "ashby"))
     first = run(job_settings, HIRING, "hiring")
     assert first.state == "success", first.error
@@ -516,6 +517,26 @@ def test_hiring_tracks_postings_and_scores_velocity(job_settings, server: Server
         assert (back.state, back.reposts) == ("open", 1)
         kinds = [e.kind for e in s.scalars(select(JobPostingEvent).where(JobPostingEvent.run_id == third.id))]
         assert kinds == ["reposted"]
+
+    # `signals hiring`: each board as of its latest poll, velocity as the score step measures it.
+    env = engine_env(job_settings.DATABASE_URL, tmp_path, COLUMNS="200",
+                     HIRING_COMPANIES_FILE=str(boards["companies"]))
+    proc = subprocess.run([sys.executable, "-m", "workers.cli", "hiring", "--json"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    seen = {o["token"]: o for o in json.loads(proc.stdout)}
+    assert set(seen) == {"smarterdx", "palantir", "openevidence"}  # the missing board was never polled
+    gh_now, ab_now = seen["smarterdx"], seen["openevidence"]
+    assert (gh_now["company"], gh_now["open_now"]) == ("SmarterDx", len(gh["jobs"]))
+    assert {k: gh_now["velocity"]["30"][k] for k in ("opened", "removed", "reposted", "net")} == {
+        "opened": 0, "removed": 1, "reposted": 1, "net": 0}
+    assert (ab_now["open_now"], ab_now["velocity"]["90"]["net"], ab_now["velocity"]["90"]["rate"]) == (4, 2, 1.0)
+    assert sum(ab_now["open_by_department"].values()) == 4
+    assert (seen["palantir"]["ticker"], seen["palantir"]["velocity"]["30"]["net"]) == ("PLTR", 0)
+    one = subprocess.run([sys.executable, "-m", "workers.cli", "hiring", "pltr"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert one.returncode == 0, one.stderr
+    assert "1 job board(s)" in one.stdout and "Palantir (PLTR)" in one.stdout and "lever:palantir" in one.stdout
 
 
 # --- the master trigger -------------------------------------------------------------------------------
