@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timezone
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.measure import Measurement
@@ -47,6 +48,11 @@ def shown(value: object) -> str:
     """Outside data for rich output (markup on): control characters made visible and markup escaped, so
     a name holding "[/]" or "[red]" prints as written instead of failing or restyling the line."""
     return escape(visible(str(value)))
+
+
+def listing(title: str) -> Table:
+    """The CLI's plain listing table: a rule under the header, no boxes, the title on the left."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
 
 
 def print_table(table: Table) -> None:

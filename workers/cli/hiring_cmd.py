@@ -6,8 +6,6 @@ import argparse
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rich import box
-from rich.table import Table
 
 from pipelines.core.db import session_factory
 from pipelines.core.errors import ConfigError
@@ -15,7 +13,7 @@ from pipelines.jobboards.companies import companies_from_settings
 from pipelines.jobboards.overview import BoardOverview, board_overviews
 from pipelines.sources.jobs.tracking import Velocity
 
-from .common import context, iso, print_json, print_table, shown
+from .common import context, iso, listing, print_json, print_table, shown
 
 _GROUP_LABELS = {"research_clinical": "R&D/clinical", "regulatory": "regulatory", "commercial": "commercial",
                  "other": "other"}
@@ -56,8 +54,7 @@ def _hiring(args: argparse.Namespace) -> int:
         print_json([overview_json(o, names.get((o.board, o.token), o.token)) for o in found])
         return 0
     zone = ZoneInfo(settings.TIMEZONE)
-    table = Table(title=f"{len(found)} job board(s) as of their latest poll (times {settings.TIMEZONE})",
-                  title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table = listing(f"{len(found)} job board(s) as of their latest poll (times {settings.TIMEZONE})")
     table.add_column("company", overflow="fold", min_width=12)
     for name in ("board", "polled", "open"):
         table.add_column(name, no_wrap=True, justify="right" if name == "open" else "left")

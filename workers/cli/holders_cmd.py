@@ -7,13 +7,11 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from rich import box
-from rich.table import Table
 
 from pipelines.core.db import session_factory
 from pipelines.thirteenf.holders import Holder, holders
 
-from .common import console, context, print_json, print_table, shown
+from .common import console, context, listing, print_json, print_table, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -61,8 +59,7 @@ def _holders(args: argparse.Namespace) -> int:
     first = found[0].change if found else None
     name = f"{shown(first.name_of_issuer)} ({first.cusip}{', ' + shown(first.ticker) if first.ticker else ''})" \
         if first else shown(args.security)
-    table = Table(title=f"{name}: 13F positions for the quarter ended {period}, as known on {as_of}",
-                  title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table = listing(f"{name}: 13F positions for the quarter ended {period}, as known on {as_of}")
     table.add_column("manager", overflow="fold", min_width=16)
     for column in ("CIK", "filed", "status", "shares before", "shares now", "change", "value now $", "weight",
                    "rank"):

@@ -7,14 +7,12 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rich import box
-from rich.table import Table
 
 from pipelines.core.db import session_factory
 from pipelines.form4.store import recent_trades
 from pipelines.scoring.insider_trades import InsiderTrade
 
-from .common import context, iso, parse_when, print_json, print_table, shown
+from .common import context, iso, listing, parse_when, print_json, print_table, shown
 
 # Form 4 transaction codes (General Instructions, item 8), the ones a screen shows by name.
 CODES = {"P": "purchase", "S": "sale", "A": "grant", "M": "option exercise", "X": "option exercise",
@@ -82,8 +80,7 @@ def _insiders(args: argparse.Namespace) -> int:
         return 0
     zone = ZoneInfo(settings.TIMEZONE)
     title = f"{shown(args.ticker.upper())}: " if args.ticker else ""
-    table = Table(title=f"{title}{len(trades)} insider trade(s), latest filed first (filed in {settings.TIMEZONE})",
-                  title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    table = listing(f"{title}{len(trades)} insider trade(s), latest filed first (filed in {settings.TIMEZONE})")
     table.add_column("filed", no_wrap=True)
     table.add_column("trade", no_wrap=True)
     if not args.ticker:

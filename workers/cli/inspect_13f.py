@@ -13,14 +13,12 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from rich import box
-from rich.table import Table
 
 from pipelines.core.errors import DataError
 from pipelines.sources.edgar.thirteenf import (CoverPage, Holding, check_against_cover, parse_cover, parse_infotable,
                                                thirteenf_to_json, value_multiplier)
 
-from .common import console, make_console, print_json, print_table, shown
+from .common import console, listing, make_console, print_json, print_table, shown
 
 errors = make_console(stderr=True)
 
@@ -72,8 +70,7 @@ def _print(cover: CoverPage | None, holdings: Sequence[Holding], filed: date, wh
                       f"{total}{shown(amended)}")
     # Only the issuer's name wraps; figures and codes never do (a dollar value cut to "59,096,6…" reads as
     # another number): print_table prints the table wider rather than cut them.
-    table = Table(title=f"{len(holdings)} information-table rows", title_justify="left", box=box.SIMPLE_HEAD,
-                  collapse_padding=True, pad_edge=False)
+    table = listing(f"{len(holdings)} information-table rows")
     for name, justify, floor in (("row", "right", 0), ("issuer", "left", 12), ("class", "left", 0),
                                  ("cusip", "left", 0), ("value $", "right", 0), ("amount", "right", 0),
                                  ("type", "left", 0), ("p/c", "left", 0), ("discr.", "left", 0),

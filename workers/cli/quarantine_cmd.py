@@ -9,13 +9,11 @@ import sys
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rich import box
-from rich.table import Table
 
 from pipelines.core.db import session_factory
 from pipelines.core.quarantine import QuarantineEntry, list_quarantine, quarantined_record
 
-from .common import console, context, iso, parse_when, print_json, print_table, shown
+from .common import console, context, iso, listing, parse_when, print_json, print_table, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -52,9 +50,8 @@ def _list(args: argparse.Namespace) -> int:
         print_json([entry_json(e) for e in rows])
         return 0
     zone = ZoneInfo(settings.TIMEZONE)
-    table = Table(title=f"{len(rows)} quarantined record(s), newest first (times {settings.TIMEZONE}); "
-                        "`signals quarantine-show ID` for one in full", title_justify="left", box=box.SIMPLE_HEAD,
-                  collapse_padding=True, pad_edge=False)
+    table = listing(f"{len(rows)} quarantined record(s), newest first (times {settings.TIMEZONE}); "
+                        "`signals quarantine-show ID` for one in full")
     for name in ("id", "when", "pipeline / step", "run", "source", "record", "bytes"):
         table.add_column(name, no_wrap=True, justify="right" if name in ("id", "run", "bytes") else "left")
     table.add_column("error (first line)", overflow="fold", min_width=30)

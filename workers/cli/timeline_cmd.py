@@ -5,14 +5,12 @@ import argparse
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rich import box
-from rich.table import Table
 
 from pipelines.core.db import session_factory
 from pipelines.core.signal_models import Signal
 from pipelines.core.timeline import timeline
 
-from .common import context, iso, parse_when, print_json, print_table, shown
+from .common import context, iso, listing, parse_when, print_json, print_table, shown
 
 # A signal's alert_state, as the alert column says it: an outbox row was queued; the dedup window held
 # it back; a context signal kept from alerting; or it scored below every route.
@@ -52,8 +50,7 @@ def _timeline(args: argparse.Namespace) -> int:
             return 0
         zone = ZoneInfo(settings.TIMEZONE)
         title = f"{shown(args.ticker.upper())}: " if args.ticker else ""
-        table = Table(title=f"{title}{len(rows)} signal(s), newest event first (times {settings.TIMEZONE})",
-                      title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+        table = listing(f"{title}{len(rows)} signal(s), newest event first (times {settings.TIMEZONE})")
         table.add_column("event", no_wrap=True)
         if not args.ticker:
             table.add_column("ticker", no_wrap=True)
