@@ -8,8 +8,11 @@ versions derived from them. Expected values are read from the fixture files here
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +28,10 @@ from pipelines.trials.models import (
 from tests.conftest import shared_fixture
 from tests.support.http_server import Answer, LocalHttpServer, Request
 from tests.support.pipeline_harness import PipelineHarness, truncate
+from tests.support.services import engine_env
 
 UA = "Signals Test Suite ops@signals.example"
+REPO = Path(__file__).resolve().parents[2]
 UCB = "NCT02552212"  # recorded full record: COMPLETED, INDUSTRY sponsor UCB BIOSCIENCES GmbH
 BAILI = "NCT06382129"  # recorded list-page study: PHASE3, Sichuan Baili, no sponsor class projected
 NO_PHASES = "NCT06604689"  # recorded list-page study without designModule.phases
@@ -195,6 +200,44 @@ def test_first_run_stores_baselines_and_alerts_nothing(ct):
     assert counts["detect.baselines"] == 12 and counts["detect.studies_quarantined"] == 1
     assert counts["fetch.ctgov_pages"] == 3 and counts["fetch.ticker_entries"] == len(json.loads(ct.upstream.tickers))
     assert json.loads(ct.artifact(run1, "report/unmapped_sponsors.json")) == []  # UCB maps by override
+
+
+def test_trials_lists_the_tracked_studies_next_readouts(ct, tmp_path: Path):
+    ct.upstream.serve(ct_bytes(PAGE1), ct_bytes(PAGE2), recorded_last_with_ucb())
+    ct.run({"data_interval_start": "2026-11-19T23:00:00+00:00", "data_interval_end": "2026-11-20T23:00:00+00:00"})
+
+    def trials(*args: str) -> Any:
+        proc = subprocess.run([sys.executable, "-m", "workers.cli", "trials", *args], cwd=REPO,
+                              env=engine_env(ct.settings.DATABASE_URL, tmp_path, COLUMNS="160"),
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout) if "--json" in args else proc.stdout
+
+    every = trials("--json", "--all")
+    assert len(every) == 12 and {r["nct_id"] for r in every} == {r.nct_id for r in ct.rows(CtgovStudy)}
+    dated = [r["date"] for r in every if r["date"]]
+    assert dated == sorted(dated, key=lambda d: d + "-01-01"[:10 - len(d)])  # by first day; undated ones last
+    assert [r["date"] for r in every[len(dated):]] == [None] * (len(every) - len(dated))
+    full = ct_json(FULL)["protocolSection"]["statusModule"]
+    [ucb] = trials("ucb bio", "--json", "--all")  # part of the sponsor's name, any case
+    assert (ucb["nct_id"], ucb["milestone"], ucb["date"], ucb["date_type"], ucb["has_results"]) == (
+        UCB, "primary completion", full["primaryCompletionDateStruct"]["date"],
+        full["primaryCompletionDateStruct"]["type"], True)
+    [baili] = trials(BAILI.lower(), "--json", "--from", "2026-11-20")  # an NCT id; its readout is ahead
+    baili_status = next(s["protocolSection"]["statusModule"] for s in ct_json(LAST)["studies"]
+                        if s["protocolSection"]["identificationModule"]["nctId"] == BAILI)
+    assert (baili["milestone"], baili["date"]) == ("completion", baili_status["completionDateStruct"]["date"])
+    # A month-precision date spans its month: 2026-12 is within 30 days of 2026-11-20, not of 2026-10-01.
+    soon = {r["nct_id"] for r in trials("--json", "--from", "2026-11-20", "--days", "30")}
+    assert BAILI in soon and UCB not in soon
+    ahead = trials("--json", "--from", "2026-11-20")  # no --days: everything from that day on, dated
+    assert BAILI in {r["nct_id"] for r in ahead} and all(r["date"] for r in ahead)
+    assert UCB not in {r["nct_id"] for r in ahead}
+    assert BAILI not in {r["nct_id"] for r in trials("--json", "--from", "2026-10-01", "--days", "30")}
+    assert {r["status"] for r in trials("--json", "--all", "--status", "recruiting")} == {"RECRUITING"}
+    assert all("PHASE3" in r["phases"] for r in trials("--json", "--all", "--phase", "phase3"))
+    table = trials("ucb", "--all")
+    assert "1 tracked trial(s)" in table and UCB in table and "results posted" in table
 
 
 def test_second_run_detects_scores_and_queues_alerts(ct):
