@@ -11,9 +11,12 @@ import csv
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +36,7 @@ from pipelines.patents.models import (
 from tests.conftest import shared_fixture
 from tests.support.http_server import Answer, LocalHttpServer, Request
 from tests.support.pipeline_harness import PipelineHarness, truncate
+from tests.support.services import engine_env
 
 FILES = ("products.txt", "patent.txt", "exclusivity.txt")
 CONF = {"as_of": "2026-06-01", "revenue_shares": {"IMBRUVICA": 0.3, "QVAR REDIHALER": 0.12}}
@@ -44,6 +48,8 @@ ADDED_GENERIC = ("FINGOLIMOD HYDROCHLORIDE~CAPSULE;ORAL~FINGOLIMOD HYDROCHLORIDE
                  "299999~001~AB~Apr 1, 2026~No~No~RX~TEST GENERICS LLC")
 BAD_PATENT = "N~205552~001~12345678~Jun 3, 2031~~~U-1745"  # 8 fields instead of 10
 BAD_EXCLUSIVITY = "N~205552~001~NPP~TBD"  # unknown date text
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def fixture_text(name: str) -> str:
@@ -168,6 +174,31 @@ def test_first_release_is_loaded_calendared_scored_and_reported(ob):
     assert ics == ob.artifact(run, "reports/orange_book_loe.ics")
     html = (reports / "orange_book_report.html").read_text()
     assert "Cliffs in the next 36 months" in html and "<svg" in html and "KOSELUGO" in html
+
+    # `signals patents`: the same calendar from the database, by loss of exclusivity.
+    def patents(*args: str) -> Any:
+        proc = subprocess.run([sys.executable, "-m", "workers.cli", "patents", *args], cwd=REPO,
+                              env=engine_env(ob.settings.DATABASE_URL, ob.settings.var_dir, COLUMNS="160"),
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout) if "--json" in args else proc.stdout
+
+    soon = patents("--json", "--from", "2026-06-01")  # 36 months by default
+    assert soon["release_as_of"] == "2026-06-01"
+    loes = [p["effective_loe"] for p in soon["products"]]
+    assert loes == sorted(loes) and all("2026-06-01" <= d <= "2029-06-01" for d in loes)
+    within = {key for key, c in calendar.items()
+              if c.effective_loe and date(2026, 6, 1) <= c.effective_loe <= date(2029, 6, 1)}
+    assert {(p["appl_no"], p["product_no"]) for p in soon["products"]} == within
+    assert ("213756", "001") in within  # KOSELUGO 2029-03-26
+    abbv = patents("abbv", "--json", "--all")["products"]  # a ticker, any case
+    assert ("205552", "001") in {(p["appl_no"], p["product_no"]) for p in abbv}
+    assert {p["ticker"] for p in abbv} == {"ABBV"}
+    imb = next(p for p in abbv if (p["appl_no"], p["product_no"]) == ("205552", "001"))
+    assert (imb["effective_loe"], imb["ped_applied"], imb["score"]) == ("2031-12-03", True, 3.0)
+    [uc] = patents("uceris", "--json", "--all")["products"]  # part of a trade name
+    assert (uc["effective_loe"], uc["generic_count"]) == (None, 1)
+    assert "KOSELUGO" in patents("--from", "2026-06-01")
 
 
 def test_unchanged_zip_is_skipped_and_the_run_recorded(ob):
