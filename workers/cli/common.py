@@ -109,6 +109,16 @@ def parse_conf(pairs: list[str] | None) -> dict[str, Any]:
     return conf
 
 
+def parse_day(text: str | None, flag: str) -> date | None:
+    """A YYYY-MM-DD option's date (None when not given); ValueError naming the option otherwise."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{flag} takes a YYYY-MM-DD date, not {text!r}") from None
+
+
 def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(timezone.utc).isoformat() if dt else None
 

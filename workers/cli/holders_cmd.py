@@ -11,7 +11,7 @@ from typing import Any
 from pipelines.core.db import session_factory
 from pipelines.thirteenf.holders import Holder, holders
 
-from .common import console, context, listing, print_json, print_table, shown
+from .common import console, context, listing, parse_day, print_json, print_table, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -22,15 +22,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--options", action="store_true", help="put and call rows too (default: shares and principal)")
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=_holders)
-
-
-def _day(text: str | None, flag: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{flag} takes a YYYY-MM-DD date, not {text!r}") from None
 
 
 def holder_json(h: Holder) -> dict[str, Any]:
@@ -44,9 +35,9 @@ def holder_json(h: Holder) -> dict[str, Any]:
 
 def _holders(args: argparse.Namespace) -> int:
     settings, _ = context()
-    as_of = _day(args.as_of, "--as-of") or date.today()
+    as_of = parse_day(args.as_of, "--as-of") or date.today()
     with session_factory(settings.DATABASE_URL)() as session:
-        period, found = holders(session, args.security, period=_day(args.period, "--period"), as_of=as_of,
+        period, found = holders(session, args.security, period=parse_day(args.period, "--period"), as_of=as_of,
                                 options=args.options)
     if args.json:
         print_json({"security": args.security, "period": period.isoformat() if period else None,

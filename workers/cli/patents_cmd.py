@@ -11,7 +11,7 @@ from pipelines.core.db import session_factory
 from pipelines.patents.cliffs import cliffs, latest_release
 from pipelines.patents.models import ObCalendarEntry
 
-from .common import console, context, print_json, print_table, shown, listing
+from .common import console, context, listing, parse_day, print_json, print_table, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -45,10 +45,7 @@ def entry_json(e: ObCalendarEntry) -> dict[str, Any]:
 
 def _patents(args: argparse.Namespace) -> int:
     settings, _ = context()
-    try:
-        start = date.fromisoformat(args.start) if args.start else date.today()
-    except ValueError:
-        raise ValueError(f"--from takes a YYYY-MM-DD date, not {args.start!r}") from None
+    start = parse_day(args.start, "--from") or date.today()
     end = _add_months(start, args.months)
     with session_factory(settings.DATABASE_URL)() as session:
         release = latest_release(session)

@@ -9,7 +9,7 @@ from typing import Any
 from pipelines.core.db import session_factory
 from pipelines.trials.catalysts import Milestone, catalysts
 
-from .common import context, listing, print_json, print_table, shown
+from .common import context, listing, parse_day, print_json, print_table, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -36,10 +36,7 @@ def milestone_json(m: Milestone) -> dict[str, Any]:
 
 def _trials(args: argparse.Namespace) -> int:
     settings, _ = context()
-    try:
-        start = date.fromisoformat(args.start) if args.start else date.today()
-    except ValueError:
-        raise ValueError(f"--from takes a YYYY-MM-DD date, not {args.start!r}") from None
+    start = parse_day(args.start, "--from") or date.today()
     # By default what is still ahead: readouts that can fall on or after --from (within --days of it).
     window = (None, None) if args.all else (start, start + timedelta(days=args.days) if args.days is not None else None)
     with session_factory(settings.DATABASE_URL)() as session:
