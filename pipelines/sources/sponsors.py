@@ -193,6 +193,25 @@ class SponsorMapper:
         entry = self._by_name[best[0]]
         return SponsorMatch(sponsor, entry.ticker, entry.cik, "fuzzy", round(best[1] / 100, 4))
 
+    def matches_to(self, ticker: str, sponsors: Iterable[str]) -> list[SponsorMatch]:
+        """The matches of those INDUSTRY `sponsors` that `match` maps to `ticker` (any case), in order.
+
+        The reverse lookup without a fuzzy search per name: a sponsor an override row catches maps
+        by that row alone, and any other can only map to `ticker` if its name is within the fuzzy
+        threshold of one of the ticker's SEC titles; only those are matched in full.
+        """
+        wanted = ticker.strip().upper()
+        titles = [name for name, entry in self._by_name.items() if entry.ticker.upper() == wanted]
+        found = []
+        for sponsor in sponsors:
+            m = self._override(sponsor) if sponsor and sponsor.strip() else None
+            if m is None and any(fuzz.token_sort_ratio(normalize_name(sponsor), t) >= self.fuzzy_threshold
+                                 for t in titles):
+                m = self.match(sponsor, "INDUSTRY")
+            if m is not None and m.ticker.upper() == wanted:
+                found.append(m)
+        return found
+
     def unmapped(self, sponsors: Iterable[tuple[str | None, str | None]]) -> list[str]:
         """Distinct INDUSTRY sponsor names (from (name, class) pairs) with no match, sorted."""
         missing = {name for name, klass in sponsors

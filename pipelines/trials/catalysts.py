@@ -11,12 +11,21 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from pathlib import Path
+
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from pipelines.core.artifacts import load_blob
+from pipelines.core.errors import DataError
+from pipelines.core.ledger import PipelineRun, RunArtifact
+from pipelines.sources.sponsors import SponsorMapper, SponsorMatch, load_company_tickers, load_overrides
+
+from .common import TICKERS_ARTIFACT
 from .models import CtgovStudy
 
 _NCT = re.compile(r"NCT\d{8}", re.IGNORECASE)
+_TICKER = re.compile(r"[A-Za-z][A-Za-z0-9.\-]{0,9}")  # could be a ticker: BRK-B, RDS.A
 
 
 @dataclass(frozen=True)
@@ -53,16 +62,51 @@ def milestone(study: CtgovStudy) -> Milestone:
     return Milestone(study, "none posted", None, None, None, None)
 
 
+def sponsor_mapper(session: Session, overrides: Path | str, fuzzy_threshold: float) -> SponsorMapper:
+    """The mapper the clinical_trials score step would build now: the override table, then the SEC
+    tickers the newest run archived (none archived yet, or unreadable: the overrides alone)."""
+    key = session.scalar(select(RunArtifact.key).join(PipelineRun, PipelineRun.id == RunArtifact.run_id)
+                         .where(PipelineRun.pipeline == "clinical_trials", RunArtifact.name == TICKERS_ARTIFACT)
+                         .order_by(RunArtifact.id.desc()).limit(1))
+    try:
+        tickers = load_company_tickers(load_blob(session, key)) if key is not None else []
+    except DataError:  # the run that archived it quarantined it and mapped by the overrides alone too
+        tickers = []
+    return SponsorMapper(tickers, load_overrides(overrides), fuzzy_threshold=fuzzy_threshold)
+
+
+def sponsor_tickers(milestones: list[Milestone], mapper: SponsorMapper) -> dict[str, SponsorMatch | None]:
+    """NCT id -> its lead sponsor's ticker match (INDUSTRY sponsors only), each sponsor matched once."""
+    by_sponsor: dict[tuple[str | None, str | None], SponsorMatch | None] = {}
+    out = {}
+    for m in milestones:
+        who = (m.study.lead_sponsor_name, m.study.lead_sponsor_class)
+        if who not in by_sponsor:
+            by_sponsor[who] = mapper.match(*who)
+        out[m.study.nct_id] = by_sponsor[who]
+    return out
+
+
 def catalysts(session: Session, sponsor: str | None = None, *, phase: str | None = None, status: str | None = None,
-              start: date | None = None, end: date | None = None) -> list[Milestone]:
-    """Tracked studies (of a sponsor, by a case-insensitive part of its name, or one NCT id) with their
-    milestone, soonest first; with `start`/`end`, only milestones that can fall in [start, end]."""
+              start: date | None = None, end: date | None = None,
+              mapper: SponsorMapper | None = None) -> list[Milestone]:
+    """Tracked studies (of a sponsor, by a case-insensitive part of its name, or by its ticker when a
+    `mapper` is given; or one NCT id) with their milestone, soonest first; with `start`/`end`, only
+    milestones that can fall in [start, end]."""
     s = CtgovStudy
     q = select(s)
     if sponsor and _NCT.fullmatch(sponsor.strip()):
         q = q.where(s.nct_id == sponsor.strip().upper())
     elif sponsor:
-        q = q.where(func.lower(s.lead_sponsor_name).contains(sponsor.strip().lower(), autoescape=True))
+        named = func.lower(s.lead_sponsor_name).contains(sponsor.strip().lower(), autoescape=True)
+        mapped: list[str] = []
+        if mapper is not None and _TICKER.fullmatch(sponsor.strip()):
+            industry = session.scalars(select(s.lead_sponsor_name).distinct()
+                                       .where(s.lead_sponsor_class == "INDUSTRY", s.lead_sponsor_name.is_not(None)))
+            mapped = [m.sponsor for m in mapper.matches_to(sponsor, [n for n in industry if n is not None])]
+        # Only INDUSTRY sponsors have a ticker: the same name with another class does not map.
+        q = q.where(or_(named, s.lead_sponsor_name.in_(mapped) & (s.lead_sponsor_class == "INDUSTRY"))
+                    if mapped else named)
     if status:
         q = q.where(s.overall_status == status.strip().upper())
     found = [milestone(study) for study in session.scalars(q)

@@ -19,6 +19,7 @@ import pytest
 
 from pipelines.core.ledger import QuarantinedRecord
 from pipelines.core.signal_models import AlertOutbox, Signal
+from pipelines.trials.catalysts import sponsor_mapper
 from pipelines.trials.models import (
     TABLES,
     CtgovChangeEvent,
@@ -237,7 +238,20 @@ def test_trials_lists_the_tracked_studies_next_readouts(ct, tmp_path: Path):
     assert {r["status"] for r in trials("--json", "--all", "--status", "recruiting")} == {"RECRUITING"}
     assert all("PHASE3" in r["phases"] for r in trials("--json", "--all", "--phase", "phase3"))
     table = trials("ucb", "--all")
-    assert "1 tracked trial(s)" in table and UCB in table and "results posted" in table
+    assert "1 tracked trial(s)" in table and UCB in table and "results posted" in table and "UCBJY" in table
+
+    # By ticker, as the score step maps sponsors: UCB's by the shipped override table; only INDUSTRY
+    # sponsors have one (the page records carry no class, so none of theirs is guessed at).
+    for asked in ("UCBJY", "ucbjy"):
+        [by_ticker] = trials(asked, "--json", "--all")
+        assert (by_ticker["nct_id"], by_ticker["ticker"], by_ticker["ticker_match"]) == (UCB, "UCBJY", "override")
+    assert {r["nct_id"]: r["ticker"] for r in every if r["ticker"]} == {UCB: "UCBJY"}
+    assert trials("MSFT", "--json", "--all") == []  # a ticker no tracked sponsor maps to
+    # The SEC tickers are the newest run's archived company_tickers.json: names map by them too.
+    (tmp_path / "no_overrides.csv").write_text("sponsor_pattern,ticker,note\n", encoding="utf-8")
+    with ct.sessions() as session:
+        mapper = sponsor_mapper(session, tmp_path / "no_overrides.csv", 90.0)
+        assert mapper.match("Eli Lilly and Company", "INDUSTRY").ticker == "LLY"
 
 
 def test_second_run_detects_scores_and_queues_alerts(ct):

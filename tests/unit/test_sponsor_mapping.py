@@ -127,3 +127,34 @@ def test_bad_tables():
         load_company_tickers(b'{"0": {"cik_str": "789019", "ticker": "MSFT", "title": "MICROSOFT CORP"}}')
     with pytest.raises(ConfigError):
         SponsorMapper([], fuzzy_threshold=0)
+
+
+REVERSE_SPONSORS = ["Genentech, Inc.", "Hoffmann-La Roche", "Eli Lilly and Company", "Meta Platform, Inc.",
+                    "Alphabet Inc.", "Microsoft Corporation", "Novo Nordisk A/S", "UCB BIOSCIENCES GmbH",
+                    "Sichuan Baili Pharmaceutical Co., Ltd.", "Bayerische Pharma Werke", "", "   "]
+
+
+@pytest.mark.parametrize("ticker, sponsors, method", [
+    ("RHHBY", ["Genentech, Inc.", "Hoffmann-La Roche"], "override"),
+    ("lly", ["Eli Lilly and Company"], "exact"),  # any case
+    ("META", ["Meta Platform, Inc."], "fuzzy"),
+    ("UCBJY", ["UCB BIOSCIENCES GmbH"], "override"),
+    ("GOOG", [], None),  # Alphabet maps to its first share class, GOOGL
+    ("ZZZZ", [], None),
+])
+def test_matches_to_finds_the_sponsors_a_ticker_is_mapped_from(mapper, ticker, sponsors, method):
+    found = mapper.matches_to(ticker, REVERSE_SPONSORS)
+    assert [m.sponsor for m in found] == sponsors
+    assert {m.method for m in found} <= {method}
+
+
+def test_matches_to_agrees_with_match_for_every_ticker(tickers_path):
+    # The reverse lookup skips the full match for names that cannot reach a ticker's titles; it must
+    # still give exactly what matching every sponsor would, at the default and at a looser threshold.
+    tickers = load_company_tickers(tickers_path.read_bytes())
+    overrides = load_overrides(DEFAULT_OVERRIDES_PATH)
+    for threshold in (90.0, 60.0):
+        m = SponsorMapper(tickers, overrides, fuzzy_threshold=threshold)
+        every = [m.match(s, "INDUSTRY") for s in REVERSE_SPONSORS]
+        for ticker in {e.ticker for e in tickers} | {o.ticker for o in overrides}:
+            assert m.matches_to(ticker, REVERSE_SPONSORS) == [x for x in every if x and x.ticker == ticker], ticker
