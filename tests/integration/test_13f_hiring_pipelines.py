@@ -374,6 +374,69 @@ def test_holders_shows_each_managers_position_as_known_on_a_day(sec_settings, se
     assert "1 position(s): 1 increased; net +35,000 shares" in table
 
 
+def test_portfolio_shows_a_managers_quarter_against_the_one_before(sec_settings, server: Server,
+                                                                    edgar: dict[str, Any], db, tmp_path: Path) -> None:
+    assert _13f_run(sec_settings, "2023-11-13T00:00:00+00:00", "2023-11-15T05:00:00+00:00").state == "success"
+    assert _13f_run(sec_settings, "2023-11-15T05:00:00+00:00", "2023-11-28T05:00:00+00:00").state == "success"
+    env = engine_env(sec_settings.DATABASE_URL, tmp_path, COLUMNS="160")
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "workers.cli", "portfolio", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def portfolio(*args: str) -> Any:
+        proc = cli(*args, "--json")
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    rows = edgar["rows"]
+    doc = portfolio(str(LTS), "--as-of", "2023-11-14")
+    assert (doc["cik"], doc["manager"], doc["period"], doc["prev_period"], doc["version_as_of"], doc["sources"]) == (
+        LTS, "LTS One Management LP", "2023-09-30", "2023-06-30", "2023-11-14", [ACC_Q3])
+    held = [p for p in doc["positions"] if p["rank"] is not None]
+    closed = [p for p in doc["positions"] if p["rank"] is None]
+    # Every row of the recorded table is a position (no CUSIP repeats in it), ranked by value.
+    assert [p["rank"] for p in held] == list(range(1, len(rows) + 1))
+    assert [p["value_cur_usd"] for p in held] == sorted((int(field(b, "value")) for b in rows), reverse=True)
+    assert sum(p["value_cur_usd"] for p in held) == doc["value_usd"] == 454926000  # the cover's total
+    assert sum(p["weight_cur"] for p in held) == pytest.approx(1.0)
+    assert doc["top5_weight"] == pytest.approx(sum(p["weight_cur"] for p in held[:5]))
+    assert [(p["cusip"], p["status"], p["shares_cur"]) for p in closed] == [(ALLY, "closed", 0)]
+    assert doc["value_prev_usd"] == _total(edgar["q2_rows"])  # the quarter before, closed positions included
+    by_cusip = {p["cusip"]: p for p in doc["positions"]}
+    assert (by_cusip[MSFT]["status"], by_cusip[MSFT]["shares_prev"], by_cusip[MSFT]["ticker"]) == (
+        "increased", 30000, "MSFT")
+    assert (by_cusip[IRHYTHM]["status"], by_cusip[IRHYTHM]["ticker"]) == ("new", None)
+    assert by_cusip[INTU]["status"] == "decreased" and by_cusip[CSX]["status"] == "unchanged"
+
+    # By part of the name; only the moves; at most N.
+    assert portfolio("lts one", "--as-of", "2023-11-14")["positions"] == doc["positions"]
+    moves = portfolio("LTS", "--as-of", "2023-11-14", "--moves")["positions"]
+    assert {p["status"] for p in moves} == {"new", "increased", "decreased", "closed"}
+    assert [p["cusip"] for p in moves] == [p["cusip"] for p in doc["positions"] if p["status"] != "unchanged"]
+    assert [p["rank"] for p in portfolio(str(LTS), "--as-of", "2023-11-14", "--limit", "3")["positions"]] == [1, 2, 3]
+    # Point in time: the NEW HOLDINGS amendment adds Apple; the RESTATEMENT replaces the table, CSX closed.
+    added = portfolio(str(LTS), "--as-of", "2023-11-21")
+    assert added["version_as_of"] == "2023-11-20" and added["sources"] == [ACC_Q3, ACC_A1]
+    assert {p["cusip"]: p["status"] for p in added["positions"]}[AAPL] == "new"
+    restated = {p["cusip"]: p["status"] for p in portfolio(str(LTS), "--as-of", "2023-11-27")["positions"]}
+    assert AAPL not in restated and restated[CSX] == "closed"
+    # The quarter before had none before it: recorded, not diffed, so no positions are kept.
+    first = portfolio(str(LTS), "--as-of", "2023-11-14", "--period", "2023-06-30")
+    assert (first["diff_state"], first["positions"], first["rows"]) == ("no_prior", [], len(edgar["q2_rows"]))
+
+    table = cli("lts", "--as-of", "2023-11-14")
+    assert table.returncode == 0, table.stderr
+    assert "13F positions for the quarter ended 2023-09-30 against 2023-06-30" in table.stdout
+    assert "+117%" in table.stdout and "unmapped" in table.stdout and "top five" in table.stdout
+    assert "1 new, 1 increased, 1 decreased, 1 closed" in table.stdout
+    # Errors say what is wrong: no such manager, several, or nothing recorded by that day.
+    missing, several, early = cli("nobody at all"), cli("a"), cli(str(LTS), "--as-of", "2023-08-01")
+    assert missing.returncode == 2 and "no 13F manager" in missing.stderr
+    assert several.returncode == 2 and "managers match 'a'; name one by CIK" in several.stderr
+    assert early.returncode == 2 and "has no 13F report version" in early.stderr
+
+
 def test_13f_copy_error_fails_the_detect_step_and_rolls_it_back(sec_settings, server: Server,
                                                                edgar: dict[str, Any], db) -> None:
     """A row PostgreSQL refuses in the background COPY (an issuer name longer than the column; the

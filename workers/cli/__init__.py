@@ -11,10 +11,10 @@ from pipelines.core.logs import configure_logging
 from pipelines.core.settings import SettingsError, get_settings
 
 from . import (config_cmd, db_cmd, exporter_cmd, hiring_cmd, holders_cmd, insiders_cmd, inspect_cmd, patents_cmd,
-               quarantine_cmd, runs_cmd, schedule_cmd, stack_cmd, timeline_cmd, trials_cmd)
+               portfolio_cmd, quarantine_cmd, runs_cmd, schedule_cmd, stack_cmd, timeline_cmd, trials_cmd)
 
-COMMANDS = (db_cmd, runs_cmd, timeline_cmd, trials_cmd, patents_cmd, insiders_cmd, holders_cmd, hiring_cmd,
-            quarantine_cmd, schedule_cmd, stack_cmd, config_cmd, inspect_cmd, exporter_cmd)
+COMMANDS = (db_cmd, runs_cmd, timeline_cmd, trials_cmd, patents_cmd, insiders_cmd, holders_cmd, portfolio_cmd,
+            hiring_cmd, quarantine_cmd, schedule_cmd, stack_cmd, config_cmd, inspect_cmd, exporter_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
