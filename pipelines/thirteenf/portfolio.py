@@ -44,6 +44,15 @@ def find_managers(session: Session, who: str) -> list[tuple[int, str]]:
     return [(cik, name) for cik, name in session.execute(q)]
 
 
+def latest_books(session: Session, as_of: date) -> list[Rep]:
+    """Each manager's latest report version by `as_of` (its latest quarter, that quarter's latest
+    filing date), by manager name."""
+    newest = func.row_number().over(partition_by=Rep.cik, order_by=(Rep.period.desc(), Rep.as_of.desc()))
+    sub = select(Rep.id, newest.label("n")).where(Rep.as_of <= as_of).subquery()
+    return list(session.scalars(select(Rep).join(sub, sub.c.id == Rep.id).where(sub.c.n == 1)
+                                .order_by(func.lower(Rep.manager_name), Rep.cik)))
+
+
 def portfolio(session: Session, cik: int, *, period: date | None = None, as_of: date) -> Portfolio | None:
     """The manager's portfolio for `period` (default: its latest quarter recorded by `as_of`), from the
     quarter's latest version by then; no positions when that version had no previous quarter to be

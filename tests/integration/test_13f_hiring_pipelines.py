@@ -430,6 +430,15 @@ def test_portfolio_shows_a_managers_quarter_against_the_one_before(sec_settings,
     assert "13F positions for the quarter ended 2023-09-30 against 2023-06-30" in table.stdout
     assert "+117%" in table.stdout and "unmapped" in table.stdout and "top five" in table.stdout
     assert "1 new, 1 increased, 1 decreased, 1 closed" in table.stdout
+    # No manager: every manager's latest version known that day, by name.
+    books = portfolio("--as-of", "2023-11-21")["managers"]
+    assert [(b["cik"], b["period"], b["version_as_of"], b["diff_state"]) for b in books] == [
+        (BRK, "2022-12-31", "2023-02-14", "no_prior"), (LTS, "2023-09-30", "2023-11-20", "diffed")]
+    assert books[1]["rows"] == len(rows) + 1 and books[1]["accession"] == ACC_A1
+    assert [b["version_as_of"] for b in portfolio("--as-of", "2023-08-14")["managers"]] == ["2023-02-14", "2023-08-14"]
+    listed = cli("--as-of", "2023-11-21")
+    assert "2 13F manager(s)" in listed.stdout and "no earlier quarter" in listed.stdout
+
     # Errors say what is wrong: no such manager, several, or nothing recorded by that day.
     missing, several, early = cli("nobody at all"), cli("a"), cli(str(LTS), "--as-of", "2023-08-01")
     assert missing.returncode == 2 and "no 13F manager" in missing.stderr

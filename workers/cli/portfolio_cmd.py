@@ -8,8 +8,8 @@ from datetime import date
 from typing import Any
 
 from pipelines.core.db import session_factory
-from pipelines.thirteenf.portfolio import Portfolio, find_managers, portfolio
-from pipelines.thirteenf.models import ThirteenFPositionChange
+from pipelines.thirteenf.models import ThirteenFPositionChange, ThirteenFReport
+from pipelines.thirteenf.portfolio import Portfolio, find_managers, latest_books, portfolio
 
 from .common import console, context, listing, parse_day, print_json, print_table, shown
 
@@ -18,7 +18,8 @@ MOVES = ("new", "increased", "decreased", "closed")
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("portfolio", help="a 13F manager's positions, quarter over quarter")
-    p.add_argument("manager", help="the manager's CIK, or part of its name (e.g. berkshire)")
+    p.add_argument("manager", nargs="?",
+                   help="the manager's CIK, or part of its name (e.g. berkshire); none: list every manager's latest")
     p.add_argument("--period", help="quarter end, YYYY-MM-DD (default: the manager's latest quarter)")
     p.add_argument("--as-of", help="YYYY-MM-DD: the reports as known on that day (default: today)")
     p.add_argument("--moves", action="store_true", help="only new, increased, decreased and closed positions")
@@ -43,6 +44,30 @@ def portfolio_json(p: Portfolio, positions: list[ThirteenFPositionChange], as_of
             "top5_weight": p.top_weight(5), "positions": [position_json(c) for c in positions]}
 
 
+def book_json(r: ThirteenFReport) -> dict[str, Any]:
+    return {"cik": r.cik, "manager": r.manager_name, "period": r.period.isoformat(),
+            "version_as_of": r.as_of.isoformat(), "accession": r.accession, "diff_state": r.diff_state,
+            "rows": r.rows, "value_usd": r.value_usd, "qualified": r.qualified, "link": r.link}
+
+
+def _books(as_of: date, as_json: bool) -> int:
+    settings, _ = context()
+    with session_factory(settings.DATABASE_URL)() as session:
+        books = [book_json(r) for r in latest_books(session, as_of)]
+    if as_json:
+        print_json({"as_of": as_of.isoformat(), "managers": books})
+        return 0
+    table = listing(f"{len(books)} 13F manager(s) with a report, each by its latest version known on {as_of}")
+    table.add_column("manager", overflow="fold", min_width=16)
+    for column in ("CIK", "quarter", "filed", "rows", "value $", "diffed"):
+        table.add_column(column, no_wrap=True, justify="right" if column in ("rows", "value $") else "left")
+    for b in books:
+        table.add_row(shown(b["manager"]), str(b["cik"]), b["period"], b["version_as_of"], f"{b['rows']:,}",
+                      f"{b['value_usd']:,}", "yes" if b["diff_state"] == "diffed" else "no earlier quarter")
+    print_table(table)
+    return 0
+
+
 def _manager(session: Any, who: str) -> int:
     found = find_managers(session, who)
     if not found:
@@ -54,8 +79,10 @@ def _manager(session: Any, who: str) -> int:
 
 
 def _portfolio(args: argparse.Namespace) -> int:
-    settings, _ = context()
     as_of = parse_day(args.as_of, "--as-of") or date.today()
+    if args.manager is None:
+        return _books(as_of, args.json)
+    settings, _ = context()
     with session_factory(settings.DATABASE_URL)() as session:
         cik = _manager(session, args.manager)
         p = portfolio(session, cik, period=parse_day(args.period, "--period"), as_of=as_of)
