@@ -248,9 +248,10 @@ def test_trials_lists_the_tracked_studies_next_readouts(ct, tmp_path: Path):
     assert {r["nct_id"]: r["ticker"] for r in every if r["ticker"]} == {UCB: "UCBJY"}
     assert trials("MSFT", "--json", "--all") == []  # a ticker no tracked sponsor maps to
     # The SEC tickers are the newest run's archived company_tickers.json: names map by them too.
-    (tmp_path / "no_overrides.csv").write_text("sponsor_pattern,ticker,note\n", encoding="utf-8")
+    no_overrides = tmp_path / "no_overrides.csv"
+    no_overrides.write_text("sponsor_pattern,ticker,note\n", encoding="utf-8")
     with ct.sessions() as session:
-        mapper = sponsor_mapper(session, tmp_path / "no_overrides.csv", 90.0)
+        mapper = sponsor_mapper(session, ct.settings.replace(CTGOV_SPONSOR_OVERRIDES=str(no_overrides)))
         assert mapper.match("Eli Lilly and Company", "INDUSTRY").ticker == "LLY"
 
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from pipelines.core.db import session_factory
-from pipelines.sources.sponsors import DEFAULT_FUZZY_THRESHOLD, DEFAULT_OVERRIDES_PATH, SponsorMatch
+from pipelines.sources.sponsors import SponsorMatch
 from pipelines.trials.catalysts import Milestone, catalysts, sponsor_mapper, sponsor_tickers
 
 from .common import context, listing, parse_day, print_json, print_table, shown
@@ -46,8 +46,7 @@ def _trials(args: argparse.Namespace) -> int:
     # By default what is still ahead: readouts that can fall on or after --from (within --days of it).
     window = (None, None) if args.all else (start, start + timedelta(days=args.days) if args.days is not None else None)
     with session_factory(settings.DATABASE_URL)() as session:
-        mapper = sponsor_mapper(session, settings.CTGOV_SPONSOR_OVERRIDES or DEFAULT_OVERRIDES_PATH,
-                                settings.CTGOV_SPONSOR_FUZZY_THRESHOLD or DEFAULT_FUZZY_THRESHOLD)
+        mapper = sponsor_mapper(session, settings)
         found = catalysts(session, args.sponsor, phase=args.phase, status=args.status, start=window[0],
                           end=window[1], mapper=mapper)[:args.limit]
         tickers = sponsor_tickers(found, mapper)
