@@ -7,6 +7,7 @@ event once, as its latest run scored it.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -17,7 +18,7 @@ from .signal_models import Signal
 
 def timeline(session: Session, ticker: str | None = None, *, since: datetime | None = None,
              until: datetime | None = None, pipeline: str | None = None, min_score: float | None = None,
-             limit: int = 50) -> list[Signal]:
+             signal_types: Sequence[str] = (), limit: int = 50) -> list[Signal]:
     """The latest scoring of each (signal type, event), filtered, by event time (else detection time)."""
     s = Signal
     latest = select(func.max(s.id)).group_by(s.signal_type, s.event_key)
@@ -26,6 +27,8 @@ def timeline(session: Session, ticker: str | None = None, *, since: datetime | N
         latest = latest.where(s.ticker == ticker.upper())
     if pipeline is not None:
         latest = latest.where(s.pipeline == pipeline)
+    if signal_types:
+        latest = latest.where(s.signal_type.in_(sorted({t.strip().lower() for t in signal_types})))
     q = select(s).where(s.id.in_(latest)).order_by(when.desc(), s.id.desc()).limit(limit)
     if since is not None:
         q = q.where(when >= since)

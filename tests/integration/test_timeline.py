@@ -84,6 +84,11 @@ def test_timeline_of_a_ticker_and_of_all(either_db, tmp_path: Path) -> None:
         "ACME", "OTHR", "ACME"]
     assert [r["pipeline"] for r in json.loads(signals(url, tmp_path, "--json", "--pipeline", "hiring").stdout)] == [
         "hiring"]
+    clusters = json.loads(signals(url, tmp_path, "--json", "--type", "insider_cluster_buy").stdout)
+    assert [(r["signal_type"], r["score"]) for r in clusters] == [("insider_cluster_buy", 6.0)]
+    assert [r["ticker"] for r in json.loads(signals(url, tmp_path, "--json", "--type", "INSIDER_CLUSTER_BUY",
+                                                    "--type", "13f_breadth").stdout)] == ["ACME", "OTHR"]
+    assert json.loads(signals(url, tmp_path, "--json", "--type", "insider_sale").stdout) == []
     since = json.loads(signals(url, tmp_path, "--json", "--since", "2026-11-01", "--until", "2026-11-04").stdout)
     assert [r["pipeline"] for r in since] == ["insider_form4", "institutional_13f"]
 

@@ -23,6 +23,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tl.add_argument("--since", help="ISO date or datetime (schedule zone if naive)")
     tl.add_argument("--until", help="ISO date or datetime, inclusive")
     tl.add_argument("--pipeline", help="one pipeline's signals only")
+    tl.add_argument("--type", action="append", default=[], metavar="SIGNAL_TYPE", dest="types",
+                    help="one signal type's signals, repeatable: e.g. insider_cluster_buy (OpenInsider's cluster "
+                         "buys), insider_buy, institutional_13f, hiring_velocity, ctgov_status_changed")
     tl.add_argument("--min-score", type=float, metavar="SCORE", help="signals scoring at least this (0-10)")
     tl.add_argument("--limit", type=int, default=50)
     tl.add_argument("--why", action="store_true", help="list each signal's score components under it")
@@ -44,7 +47,7 @@ def _timeline(args: argparse.Namespace) -> int:
     until = parse_when(args.until, settings.TIMEZONE, end_of_day=True) if args.until else None
     with session_factory(settings.DATABASE_URL)() as session:
         rows = timeline(session, args.ticker, since=since, until=until, pipeline=args.pipeline,
-                        min_score=args.min_score, limit=args.limit)
+                        min_score=args.min_score, signal_types=args.types, limit=args.limit)
         if args.json:
             print_json([signal_json(s) for s in rows])
             return 0
