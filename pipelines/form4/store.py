@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    or_,
     select,
     update,
 )
@@ -187,12 +188,17 @@ def stored_trades(session: Session, issuer_ciks: Iterable[int], first: date, las
     return [_trade(r) for r in rows]
 
 
+ROLES = ("officer", "director", "owner", "senior")  # senior: CEO, CFO or chair, by officer title
+
+
 def recent_trades(session: Session, *, ticker: str | None = None, since: date | None = None,
-                  codes: Iterable[str] = (), derivative: bool = False, limit: int = 50) -> list[InsiderTrade]:
-    """Current trades, the latest filed first: one ticker's or all; by trade date, transaction codes
-    and table (the non-derivative one unless `derivative`)."""
+                  codes: Iterable[str] = (), derivative: bool = False, roles: Iterable[str] = (),
+                  min_value: Decimal | None = None, limit: int = 50) -> list[InsiderTrade]:
+    """Current trades, the latest filed first: one ticker's or all; by trade date, transaction codes,
+    table (the non-derivative one unless `derivative`), the insider's role (any of `roles`: officer,
+    director, 10% owner, or senior: a CEO, CFO or chair by title) and the trade's value (shares x price)."""
     t = Form4Transaction
-    q = select(t).where(t.superseded_by.is_(None)).order_by(t.filed_at.desc(), t.id.desc()).limit(limit)
+    q = select(t).where(t.superseded_by.is_(None)).order_by(t.filed_at.desc(), t.id.desc())
     if ticker is not None:
         q = q.where(t.ticker == ticker.upper())
     if since is not None:
@@ -201,7 +207,34 @@ def recent_trades(session: Session, *, ticker: str | None = None, since: date | 
         q = q.where(t.code.in_(wanted))
     if not derivative:
         q = q.where(t.table_name == "non_derivative")
-    return [_trade(r) for r in session.scalars(q)]
+    roles = {r.strip().lower() for r in roles}
+    if unknown := roles - set(ROLES):
+        raise ValueError(f"unknown insider role(s) {', '.join(sorted(unknown))}: use {', '.join(ROLES)}")
+    flags = {"officer": t.is_officer, "director": t.is_director, "owner": t.is_ten_percent_owner}
+    if roles:  # a senior title is an officer's: the title test itself is the scoring's regex, below
+        q = q.where(or_(*(flags[r] for r in sorted(roles - {"senior"})),
+                        *([t.officer_title.is_not(None)] if "senior" in roles else [])))
+    if "senior" not in roles and min_value is None:
+        return [_trade(r) for r in session.scalars(q.limit(limit))]
+
+    def wanted_trade(x: InsiderTrade) -> bool:
+        held = (("officer" in roles and x.is_officer) or ("director" in roles and x.is_director)
+                or ("owner" in roles and x.is_ten_percent_owner) or ("senior" in roles and x.is_senior))
+        return (not roles or held) and (min_value is None or (x.value is not None and x.value >= min_value))
+
+    # Shares and price are kept as filed (text), so these two filters run here, on the rows in order,
+    # until `limit` pass.
+    found: list[InsiderTrade] = []
+    rows = session.scalars(q.execution_options(yield_per=1000))
+    try:
+        for row in rows:
+            if wanted_trade(trade := _trade(row)):
+                found.append(trade)
+                if len(found) >= limit:
+                    break
+    finally:
+        rows.close()  # a server-side cursor on PostgreSQL: not read to its end
+    return found
 
 
 def trades_of(session: Session, accessions: Iterable[str]) -> list[InsiderTrade]:

@@ -292,6 +292,27 @@ def test_feed_polls_parse_score_dedup_amend_and_quarantine(f4: Harness, monkeypa
     table = insiders(tcr2["ticker"])
     assert f"{tcr2['ticker']}: {len(listed)} insider trade(s)" in table and "P purchase" in table
 
+    # OpenInsider's screens: by the insider's role and the trade's value (shares x price as filed).
+    current = [r for r in f4.rows(Form4Transaction) if r.superseded_by is None and r.table_name == "non_derivative"]
+
+    def expect(keep: Any) -> set[tuple[str, int]]:
+        return {(r.accession, r.row_index) for r in current if keep(r)}
+
+    def got(*args: str) -> set[tuple[str, int]]:
+        return {(r["accession"], r["row"]) for r in insiders("--json", "--limit", "500", *args)}
+
+    titled = {r.officer_title for r in current if r.officer_title}
+    assert titled >= {"Chief Financial Officer", "Chief Technology Officer"}  # the recorded officers
+    senior = expect(lambda r: r.officer_title == "Chief Financial Officer")
+    assert senior and got("--role", "senior") == senior  # a CFO is senior; a CTO is an officer only
+    assert got("--role", "officer") == expect(lambda r: r.is_officer) != senior
+    assert got("--role", "director", "--role", "owner") == expect(lambda r: r.is_director or r.is_ten_percent_owner)
+    floor = Decimal(100000)
+    big = expect(lambda r: r.shares and r.price and Decimal(r.shares) * Decimal(r.price) >= floor)
+    assert big and got("--min-value", str(floor)) == big != expect(lambda r: True)
+    assert got("--role", "owner", "--min-value", str(floor)) == big & expect(lambda r: r.is_ten_percent_owner)
+    assert len(insiders("--json", "--min-value", "0", "--limit", "2")) == 2  # the limit counts kept rows only
+
 
 # Daily form index of 2020-03-18 (read from the fixture) and the document each accession gets.
 INDEX_DOCS = {"0000899243-20-008928": TCR2, "0001638599-20-000321": TELOS, "0001638599-20-000322": FLWS,

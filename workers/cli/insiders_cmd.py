@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 
 from pipelines.core.db import session_factory
-from pipelines.form4.store import recent_trades
+from pipelines.form4.store import ROLES, recent_trades
 from pipelines.scoring.insider_trades import InsiderTrade
 
 from .common import context, iso, listing, parse_when, print_json, print_table, shown
@@ -26,6 +26,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ins.add_argument("--code", action="append", default=[], metavar="CODE",
                      help="transaction code, repeatable: P purchase, S sale, A grant, M exercise, F tax, G gift")
     ins.add_argument("--derivative", action="store_true", help="options and other derivative rows too")
+    ins.add_argument("--role", action="append", default=[], choices=ROLES, dest="roles",
+                     help="the insider's role, repeatable (any of them): officer, director, owner (10%%), "
+                          "senior (CEO, CFO or chair, by title)")
+    ins.add_argument("--min-value", type=Decimal, metavar="DOLLARS", help="trades worth at least this (shares x price)")
     ins.add_argument("--limit", type=int, default=50)
     ins.add_argument("--json", action="store_true")
     ins.set_defaults(func=_insiders)
@@ -51,7 +55,8 @@ def trade_json(t: InsiderTrade) -> dict[str, Any]:
     change = stake_change(t)
     return {"accession": t.accession, "filed_at": iso(t.filed_at), "trade_date": t.trade_date.isoformat(),
             "ticker": t.ticker, "issuer_cik": t.issuer_cik, "owners": list(t.owner_names),
-            "owner_ciks": list(t.owner_ciks), "relationship": relationship(t), "table": t.table, "code": t.code,
+            "owner_ciks": list(t.owner_ciks), "relationship": relationship(t), "table": t.table, "row": t.row[1],
+            "code": t.code,
             "acquired_disposed": t.acquired_disposed, "shares": _num(t.shares), "price": _num(t.price),
             "value": _num(t.value), "shares_owned_after": _num(t.shares_owned_after),
             "stake_change": None if change is None else float(change), "ownership": t.ownership,
@@ -74,7 +79,7 @@ def _insiders(args: argparse.Namespace) -> int:
     since = parse_when(args.since, settings.TIMEZONE).date() if args.since else None
     with session_factory(settings.DATABASE_URL)() as session:
         trades = recent_trades(session, ticker=args.ticker, since=since, codes=args.code, derivative=args.derivative,
-                               limit=args.limit)
+                               roles=args.roles, min_value=args.min_value, limit=args.limit)
     if args.json:
         print_json([trade_json(t) for t in trades])
         return 0
