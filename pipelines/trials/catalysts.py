@@ -18,10 +18,9 @@ from pipelines.core.artifacts import load_blob
 from pipelines.core.errors import DataError
 from pipelines.core.ledger import PipelineRun, RunArtifact
 from pipelines.core.settings import Settings
-from pipelines.sources.sponsors import (DEFAULT_FUZZY_THRESHOLD, DEFAULT_OVERRIDES_PATH, SponsorMapper, SponsorMatch,
-                                        load_company_tickers, load_overrides)
+from pipelines.sources.sponsors import SponsorMapper, SponsorMatch, load_company_tickers
 
-from .common import TICKERS_ARTIFACT
+from . import common
 from .models import CtgovStudy
 
 _NCT = re.compile(r"NCT\d{8}", re.IGNORECASE)
@@ -62,19 +61,18 @@ def milestone(study: CtgovStudy) -> Milestone:
     return Milestone(study, "none posted", None, None, None, None)
 
 
-def sponsor_mapper(session: Session, settings: Settings) -> SponsorMapper:
+def latest_sponsor_mapper(session: Session, settings: Settings) -> SponsorMapper:
     """The mapper the clinical_trials score step would build now, with the same settings: the override
     table, then the SEC tickers the newest run archived (none archived yet, or unreadable: the
     overrides alone)."""
     key = session.scalar(select(RunArtifact.key).join(PipelineRun, PipelineRun.id == RunArtifact.run_id)
-                         .where(PipelineRun.pipeline == "clinical_trials", RunArtifact.name == TICKERS_ARTIFACT)
+                         .where(PipelineRun.pipeline == "clinical_trials", RunArtifact.name == common.TICKERS_ARTIFACT)
                          .order_by(RunArtifact.id.desc()).limit(1))
     try:
         tickers = load_company_tickers(load_blob(session, key)) if key is not None else []
     except DataError:  # the run that archived it quarantined it and mapped by the overrides alone too
         tickers = []
-    return SponsorMapper(tickers, load_overrides(settings.CTGOV_SPONSOR_OVERRIDES or DEFAULT_OVERRIDES_PATH),
-                         fuzzy_threshold=settings.CTGOV_SPONSOR_FUZZY_THRESHOLD or DEFAULT_FUZZY_THRESHOLD)
+    return common.sponsor_mapper(settings, tickers)
 
 
 def sponsor_tickers(milestones: list[Milestone], mapper: SponsorMapper) -> dict[str, SponsorMatch | None]:

@@ -7,14 +7,17 @@ replay run writes its own, recomputed from the replayed run's raw pages).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from pipelines.core.ledger import PipelineRun
 from pipelines.core.model import StepContext
+from pipelines.core.settings import Settings
 from pipelines.sources.ctgov.diff import ChangeEvent, event_to_json
 from pipelines.sources.ctgov.normalize import PartialDate
-from pipelines.sources.sponsors import DEFAULT_FUZZY_THRESHOLD
+from pipelines.sources.sponsors import (DEFAULT_FUZZY_THRESHOLD, DEFAULT_OVERRIDES_PATH, SponsorMapper, TickerEntry,
+                                        load_overrides)
 
 PAGE_PREFIX = "raw/ctgov/page-"
 VERSION_ARTIFACT = "raw/ctgov/version.json"
@@ -33,14 +36,22 @@ def replay_source(ctx: StepContext) -> int | None:
     return run.replay_of if run is not None else None
 
 
-def setting(ctx: StepContext, name: str, default: Any) -> Any:
+def configured(settings: Settings, name: str, default: Any) -> Any:
     """A pipeline setting (pipelines.core.settings), its default when left empty."""
-    value = getattr(ctx.settings, name, None)
+    value = getattr(settings, name, None)
     return default if value in (None, "") else value
 
 
-def fuzzy_threshold(ctx: StepContext) -> float:
-    return float(setting(ctx, "CTGOV_SPONSOR_FUZZY_THRESHOLD", DEFAULT_FUZZY_THRESHOLD))
+def setting(ctx: StepContext, name: str, default: Any) -> Any:
+    return configured(ctx.settings, name, default)
+
+
+def sponsor_mapper(settings: Settings, tickers: Iterable[TickerEntry] = ()) -> SponsorMapper:
+    """A sponsor mapper over these SEC tickers with the configured override table and fuzzy threshold:
+    the one the steps and `signals trials` build."""
+    overrides = configured(settings, "CTGOV_SPONSOR_OVERRIDES", DEFAULT_OVERRIDES_PATH)
+    threshold = float(configured(settings, "CTGOV_SPONSOR_FUZZY_THRESHOLD", DEFAULT_FUZZY_THRESHOLD))
+    return SponsorMapper(tickers, load_overrides(overrides), fuzzy_threshold=threshold)
 
 
 def conf_flag(value: Any) -> bool:

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import redis
@@ -31,28 +30,17 @@ from pipelines.sources.ctgov.client import (
     build_http,
 )
 from pipelines.sources.edgar.client import EdgarClient, check_user_agent
-from pipelines.sources.sponsors import (
-    DEFAULT_OVERRIDES_PATH,
-    SponsorMapper,
-    load_overrides,
-)
-
 from .common import (
     TICKERS_ARTIFACT,
     VERSION_ARTIFACT,
     conf_flag,
-    fuzzy_threshold,
     page_name,
-    setting,
+    sponsor_mapper,
 )
 from .models import CtgovStudy
 
 log = logging.getLogger("signals.clinical_trials")
 _WARNED_LOCAL: set[float] = set()  # say once per process, not once per request client
-
-
-def overrides_path(ctx: StepContext) -> Path:
-    return Path(setting(ctx, "CTGOV_SPONSOR_OVERRIDES", DEFAULT_OVERRIDES_PATH))
 
 
 def limiter_for(ctx: StepContext, rate: float) -> RateLimiter:
@@ -86,7 +74,7 @@ def _ctgov_http(ctx: StepContext) -> HttpClient:
 def health_check(ctx: StepContext) -> StepResult:
     """Settings, the override table, our tables, then one cheap call to the registry."""
     check_user_agent(ctx.settings.SEC_USER_AGENT)
-    SponsorMapper((), load_overrides(overrides_path(ctx)), fuzzy_threshold=fuzzy_threshold(ctx))
+    sponsor_mapper(ctx.settings)  # reads and checks the override table and the threshold
     try:
         ctx.session.execute(select(CtgovStudy.nct_id).limit(1))
     except (OperationalError, ProgrammingError) as exc:

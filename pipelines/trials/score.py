@@ -30,17 +30,15 @@ from pipelines.sources.sponsors import (
     SponsorMapper,
     SponsorMatch,
     load_company_tickers,
-    load_overrides,
 )
 
 from .common import (
     TICKERS_ARTIFACT,
     UNMAPPED_ARTIFACT,
     DetectedEvent,
-    fuzzy_threshold,
     load_detected,
+    sponsor_mapper,
 )
-from .fetch import overrides_path
 
 log = logging.getLogger("signals.clinical_trials")
 
@@ -55,7 +53,7 @@ def build_mapper(ctx: StepContext) -> SponsorMapper:
         log.error("company_tickers.json unusable (%s): mapping by the override table only", exc,
                   extra=ctx.log_fields)
         tickers = []
-    return SponsorMapper(tickers, load_overrides(overrides_path(ctx)), fuzzy_threshold=fuzzy_threshold(ctx))
+    return sponsor_mapper(ctx.settings, tickers)
 
 
 def _headline(d: DetectedEvent) -> str:

@@ -19,7 +19,7 @@ import pytest
 
 from pipelines.core.ledger import QuarantinedRecord
 from pipelines.core.signal_models import AlertOutbox, Signal
-from pipelines.trials.catalysts import sponsor_mapper
+from pipelines.trials.catalysts import latest_sponsor_mapper
 from pipelines.trials.models import (
     TABLES,
     CtgovChangeEvent,
@@ -251,7 +251,7 @@ def test_trials_lists_the_tracked_studies_next_readouts(ct, tmp_path: Path):
     no_overrides = tmp_path / "no_overrides.csv"
     no_overrides.write_text("sponsor_pattern,ticker,note\n", encoding="utf-8")
     with ct.sessions() as session:
-        mapper = sponsor_mapper(session, ct.settings.replace(CTGOV_SPONSOR_OVERRIDES=str(no_overrides)))
+        mapper = latest_sponsor_mapper(session, ct.settings.replace(CTGOV_SPONSOR_OVERRIDES=str(no_overrides)))
         assert mapper.match("Eli Lilly and Company", "INDUSTRY").ticker == "LLY"
 
 

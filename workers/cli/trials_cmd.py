@@ -10,7 +10,7 @@ from typing import Any
 
 from pipelines.core.db import session_factory
 from pipelines.sources.sponsors import SponsorMatch
-from pipelines.trials.catalysts import Milestone, catalysts, sponsor_mapper, sponsor_tickers
+from pipelines.trials.catalysts import Milestone, catalysts, latest_sponsor_mapper, sponsor_tickers
 
 from .common import context, listing, parse_day, print_json, print_table, shown
 
@@ -46,7 +46,7 @@ def _trials(args: argparse.Namespace) -> int:
     # By default what is still ahead: readouts that can fall on or after --from (within --days of it).
     window = (None, None) if args.all else (start, start + timedelta(days=args.days) if args.days is not None else None)
     with session_factory(settings.DATABASE_URL)() as session:
-        mapper = sponsor_mapper(session, settings)
+        mapper = latest_sponsor_mapper(session, settings)
         found = catalysts(session, args.sponsor, phase=args.phase, status=args.status, start=window[0],
                           end=window[1], mapper=mapper)[:args.limit]
         tickers = sponsor_tickers(found, mapper)
