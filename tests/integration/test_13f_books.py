@@ -90,6 +90,6 @@ def test_books_portfolios_and_holders(url: str, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "workers.cli", "portfolio", "alpha", "--as-of", "2023-11-16",
                            "--moves", "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert [(p["cusip"], p["status"], p["rank"]) for p in json.loads(proc.stdout)["positions"]] == [
+    assert [(p["cusip"], p["status"], p["rank_cur"]) for p in json.loads(proc.stdout)["positions"]] == [
         ("AAA000001", "increased", 1), ("BBB000002", "new", 2), ("CCC000003", "closed", None),
         ("DDD000004", "closed", None)]

@@ -393,10 +393,10 @@ def test_portfolio_shows_a_managers_quarter_against_the_one_before(sec_settings,
     doc = portfolio(str(LTS), "--as-of", "2023-11-14")
     assert (doc["cik"], doc["manager"], doc["period"], doc["prev_period"], doc["version_as_of"], doc["sources"]) == (
         LTS, "LTS One Management LP", "2023-09-30", "2023-06-30", "2023-11-14", [ACC_Q3])
-    held = [p for p in doc["positions"] if p["rank"] is not None]
-    closed = [p for p in doc["positions"] if p["rank"] is None]
+    held = [p for p in doc["positions"] if p["rank_cur"] is not None]
+    closed = [p for p in doc["positions"] if p["rank_cur"] is None]
     # Every row of the recorded table is a position (no CUSIP repeats in it), ranked by value.
-    assert [p["rank"] for p in held] == list(range(1, len(rows) + 1))
+    assert [p["rank_cur"] for p in held] == list(range(1, len(rows) + 1))
     assert [p["value_cur_usd"] for p in held] == sorted((int(field(b, "value")) for b in rows), reverse=True)
     assert sum(p["value_cur_usd"] for p in held) == doc["value_usd"] == 454926000  # the cover's total
     assert sum(p["weight_cur"] for p in held) == pytest.approx(1.0)
@@ -414,7 +414,8 @@ def test_portfolio_shows_a_managers_quarter_against_the_one_before(sec_settings,
     moves = portfolio("LTS", "--as-of", "2023-11-14", "--moves")["positions"]
     assert {p["status"] for p in moves} == {"new", "increased", "decreased", "closed"}
     assert [p["cusip"] for p in moves] == [p["cusip"] for p in doc["positions"] if p["status"] != "unchanged"]
-    assert [p["rank"] for p in portfolio(str(LTS), "--as-of", "2023-11-14", "--limit", "3")["positions"]] == [1, 2, 3]
+    top3 = portfolio(str(LTS), "--as-of", "2023-11-14", "--limit", "3")["positions"]
+    assert [p["rank_cur"] for p in top3] == [1, 2, 3]
     # Point in time: the NEW HOLDINGS amendment adds Apple; the RESTATEMENT replaces the table, CSX closed.
     added = portfolio(str(LTS), "--as-of", "2023-11-21")
     assert added["version_as_of"] == "2023-11-20" and added["sources"] == [ACC_Q3, ACC_A1]

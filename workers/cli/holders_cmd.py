@@ -10,6 +10,7 @@ from typing import Any
 
 from pipelines.core.db import session_factory
 from pipelines.thirteenf.holders import Holder, holders
+from pipelines.thirteenf.models import ThirteenFPositionChange
 
 from .common import console, context, listing, parse_day, print_json, print_table, shown
 
@@ -24,13 +25,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     h.set_defaults(func=_holders)
 
 
+def position_json(c: ThirteenFPositionChange) -> dict[str, Any]:
+    """One position of a report version against the quarter before (`holders` and `portfolio`)."""
+    return {"cusip": c.cusip, "ticker": c.ticker, "name_of_issuer": c.name_of_issuer,
+            "title_of_class": c.title_of_class, "put_call": c.put_call or None, "sh_prn_type": c.sh_prn_type,
+            "status": c.status, "shares_prev": c.shares_prev, "shares_cur": c.shares_cur,
+            "value_prev_usd": c.value_prev_usd, "value_cur_usd": c.value_cur_usd, "weight_cur": c.weight_cur,
+            "rank_cur": c.rank_cur}
+
+
+def position_kind(c: ThirteenFPositionChange) -> str:
+    """What a row holds besides shares: " PUT", " CALL", " PRN" (nothing for shares)."""
+    return f" {c.put_call}" if c.put_call else ("" if c.sh_prn_type == "SH" else f" {c.sh_prn_type}")
+
+
+def share_change(c: ThirteenFPositionChange) -> str:
+    """Shares now against before, as a percentage; blank for a new or closed position."""
+    return f"{(c.shares_cur - c.shares_prev) / c.shares_prev:+.0%}" if c.shares_prev and c.shares_cur else ""
+
+
 def holder_json(h: Holder) -> dict[str, Any]:
-    c = h.change
-    return {"cik": h.cik, "manager": h.manager, "as_of": h.as_of.isoformat(), "link": h.link, "cusip": c.cusip,
-            "ticker": c.ticker, "name_of_issuer": c.name_of_issuer, "title_of_class": c.title_of_class,
-            "put_call": c.put_call or None, "sh_prn_type": c.sh_prn_type, "status": c.status,
-            "shares_prev": c.shares_prev, "shares_cur": c.shares_cur, "value_prev_usd": c.value_prev_usd,
-            "value_cur_usd": c.value_cur_usd, "weight_cur": c.weight_cur, "rank_cur": c.rank_cur}
+    return {"cik": h.cik, "manager": h.manager, "as_of": h.as_of.isoformat(), "link": h.link,
+            **position_json(h.change)}
 
 
 def _holders(args: argparse.Namespace) -> int:
@@ -57,10 +73,8 @@ def _holders(args: argparse.Namespace) -> int:
         table.add_column(column, no_wrap=True, justify="left" if column in ("filed", "status") else "right")
     for h in found:
         c = h.change
-        kind = f" {c.put_call}" if c.put_call else ("" if c.sh_prn_type == "SH" else f" {c.sh_prn_type}")
-        moved = f"{(c.shares_cur - c.shares_prev) / c.shares_prev:+.0%}" if c.shares_prev and c.shares_cur else ""
-        table.add_row(shown(h.manager) + kind, str(h.cik), str(h.as_of), c.status, f"{c.shares_prev:,}",
-                      f"{c.shares_cur:,}", moved, f"{c.value_cur_usd:,}",
+        table.add_row(shown(h.manager) + position_kind(c), str(h.cik), str(h.as_of), c.status, f"{c.shares_prev:,}",
+                      f"{c.shares_cur:,}", share_change(c), f"{c.value_cur_usd:,}",
                       f"{c.weight_cur:.2%}" if c.shares_cur else "", str(c.rank_cur or ""))
     print_table(table)
     counts = Counter(h.change.status for h in found)

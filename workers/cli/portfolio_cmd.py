@@ -12,6 +12,7 @@ from pipelines.thirteenf.models import ThirteenFPositionChange, ThirteenFReport
 from pipelines.thirteenf.portfolio import Portfolio, find_managers, latest_books, portfolio
 
 from .common import console, context, listing, parse_day, print_json, print_table, shown
+from .holders_cmd import position_json, position_kind, share_change
 
 MOVES = ("new", "increased", "decreased", "closed")
 
@@ -26,13 +27,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, help="at most this many positions (default: all)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_portfolio)
-
-
-def position_json(c: ThirteenFPositionChange) -> dict[str, Any]:
-    return {"rank": c.rank_cur, "cusip": c.cusip, "ticker": c.ticker, "name_of_issuer": c.name_of_issuer,
-            "title_of_class": c.title_of_class, "put_call": c.put_call or None, "sh_prn_type": c.sh_prn_type,
-            "status": c.status, "shares_prev": c.shares_prev, "shares_cur": c.shares_cur,
-            "value_prev_usd": c.value_prev_usd, "value_cur_usd": c.value_cur_usd, "weight_cur": c.weight_cur}
 
 
 def portfolio_json(p: Portfolio, positions: list[ThirteenFPositionChange], as_of: date) -> dict[str, Any]:
@@ -107,11 +101,9 @@ def _portfolio(args: argparse.Namespace) -> int:
     for column in ("ticker / CUSIP", "status", "shares before", "shares now", "change", "value now $", "weight"):
         table.add_column(column, no_wrap=True, justify="left" if column in ("ticker / CUSIP", "status") else "right")
     for c in shown_rows:
-        kind = f" {c.put_call}" if c.put_call else ("" if c.sh_prn_type == "SH" else f" {c.sh_prn_type}")
-        moved = f"{(c.shares_cur - c.shares_prev) / c.shares_prev:+.0%}" if c.shares_prev and c.shares_cur else ""
-        table.add_row(str(c.rank_cur or ""), shown(c.name_of_issuer) + f" [dim]{shown(c.title_of_class)}[/dim]" + kind,
-                      shown(c.ticker) if c.ticker else f"{c.cusip} [dim]unmapped[/dim]", c.status,
-                      f"{c.shares_prev:,}", f"{c.shares_cur:,}", moved, f"{c.value_cur_usd:,}",
+        issuer = shown(c.name_of_issuer) + f" [dim]{shown(c.title_of_class)}[/dim]" + position_kind(c)
+        table.add_row(str(c.rank_cur or ""), issuer, shown(c.ticker) if c.ticker else f"{c.cusip} [dim]unmapped[/dim]",
+                      c.status, f"{c.shares_prev:,}", f"{c.shares_cur:,}", share_change(c), f"{c.value_cur_usd:,}",
                       f"{c.weight_cur:.2%}" if c.shares_cur else "")
     print_table(table)
     counts = Counter(c.status for c in p.positions)
