@@ -69,7 +69,8 @@ def diff_both_ways(sessions: Callable[[], Session], base_url: str, pairs: Sequen
     out: dict[bool, Any] = {}
     for in_sql in (False, True):
         with sessions() as s:
-            s.execute(text("DELETE FROM thirteenf_reports"))  # their changes go with them (ON DELETE CASCADE)
+            s.execute(text("DELETE FROM thirteenf_position_changes"))  # no foreign key cascades (migration 0008)
+            s.execute(text("DELETE FROM thirteenf_reports"))
             quarantined: list[str] = []
             ctx = SimpleNamespace(session=s, settings=SimpleNamespace(SEC_WWW_BASE_URL=base_url), run_id=None,
                                   quarantine=lambda source, key, *_, into=quarantined: into.append(key))
