@@ -16,6 +16,7 @@ from pipelines.core.db import session_factory
 from pipelines.thirteenf.holders import holders
 from pipelines.thirteenf.models import ThirteenFPositionChange, ThirteenFReport
 from pipelines.thirteenf.portfolio import find_managers, latest_books, portfolio
+from tests.support.csv_rows import expected_rows, read_csv
 from tests.support.services import engine_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,6 +91,31 @@ def test_books_portfolios_and_holders(url: str, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "workers.cli", "portfolio", "alpha", "--as-of", "2023-11-16",
                            "--moves", "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert [(p["cusip"], p["status"], p["rank_cur"]) for p in json.loads(proc.stdout)["positions"]] == [
+    doc = json.loads(proc.stdout)
+    assert [(p["cusip"], p["status"], p["rank_cur"]) for p in doc["positions"]] == [
         ("AAA000001", "increased", 1), ("BBB000002", "new", 2), ("CCC000003", "closed", None),
         ("DDD000004", "closed", None)]
+
+    # --csv: the same records, a row each, each with the manager and quarter the document gives once.
+    def csv_of(*args: str) -> list[dict[str, str]]:
+        out = subprocess.run([sys.executable, "-m", "workers.cli", *args, "--csv"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return read_csv(out.stdout)
+
+    book = {k: doc[k] for k in ("cik", "manager", "period", "prev_period", "as_of", "version_as_of", "accession")}
+    assert csv_of("portfolio", "alpha", "--as-of", "2023-11-16", "--moves") == expected_rows(doc["positions"], book)
+    assert csv_of("portfolio", "alpha", "--as-of", "2023-11-16", "--moves")[0]["weight_cur"] == repr(2 / 3)
+    managers = csv_of("portfolio", "--as-of", "2023-11-21")
+    assert [(m["as_of"], m["manager"], m["qualified"]) for m in managers] == [
+        ("2023-11-21", "Alpha Capital", "true"), ("2023-11-21", "Beta Partners", "true")]
+    proc = subprocess.run([sys.executable, "-m", "workers.cli", "holders", "AAA", "--as-of", "2023-11-16", "--json"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    held = json.loads(proc.stdout)
+    assert csv_of("holders", "AAA", "--as-of", "2023-11-16") == expected_rows(
+        held["holders"], {"security": "AAA", "period": "2023-09-30", "as_of": "2023-11-16"})
+    assert [r["manager"] for r in csv_of("holders", "AAA", "--as-of", "2023-11-16")] == [
+        "Alpha Capital", "Beta Partners"]
+    out = subprocess.run([sys.executable, "-m", "workers.cli", "holders", "AAA", "--json", "--csv"], cwd=REPO,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "not allowed with argument" in out.stderr  # one format or the other

@@ -37,6 +37,7 @@ from pipelines.thirteenf.background_copy import BackgroundCopyError
 from pipelines.thirteenf.models import ThirteenFFiling, ThirteenFHolding, ThirteenFPositionChange, ThirteenFReport
 from pipelines.thirteenf.tickers import title_index
 from tests.conftest import shared_fixture
+from tests.support.csv_rows import expected_rows, read_csv
 from tests.support.services import engine_env
 from tests.support.infotables import field, ns1, split, with_value
 from tests.integration.test_13f_diff_sql import diff_both_ways, snapshot
@@ -599,6 +600,9 @@ def test_hiring_tracks_postings_and_scores_velocity(job_settings, server: Server
     assert proc.returncode == 0, proc.stderr
     seen = {o["token"]: o for o in json.loads(proc.stdout)}
     assert set(seen) == {"smarterdx", "palantir", "openevidence"}  # the missing board was never polled
+    as_csv = subprocess.run([sys.executable, "-m", "workers.cli", "hiring", "--csv"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert read_csv(as_csv.stdout) == expected_rows(json.loads(proc.stdout))  # velocity and departments as JSON
     gh_now, ab_now = seen["smarterdx"], seen["openevidence"]
     assert (gh_now["company"], gh_now["open_now"]) == ("SmarterDx", len(gh["jobs"]))
     assert {k: gh_now["velocity"]["30"][k] for k in ("opened", "removed", "reposted", "net")} == {

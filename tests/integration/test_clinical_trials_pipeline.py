@@ -27,6 +27,7 @@ from pipelines.trials.models import (
     CtgovStudyVersion,
 )
 from tests.conftest import shared_fixture
+from tests.support.csv_rows import expected_rows, read_csv
 from tests.support.http_server import Answer, LocalHttpServer, Request
 from tests.support.pipeline_harness import PipelineHarness, truncate
 from tests.support.services import engine_env
@@ -216,6 +217,7 @@ def test_trials_lists_the_tracked_studies_next_readouts(ct, tmp_path: Path):
 
     every = trials("--json", "--all")
     assert len(every) == 12 and {r["nct_id"] for r in every} == {r.nct_id for r in ct.rows(CtgovStudy)}
+    assert read_csv(trials("--csv", "--all")) == expected_rows(every)  # phases joined by "; "
     dated = [r["date"] for r in every if r["date"]]
     assert dated == sorted(dated, key=lambda d: d + "-01-01"[:10 - len(d)])  # by first day; undated ones last
     assert [r["date"] for r in every[len(dated):]] == [None] * (len(every) - len(dated))

@@ -32,6 +32,7 @@ from pipelines.form4.store import (
     InsiderPurchaseMonth,
 )
 from tests.conftest import shared_fixture
+from tests.support.csv_rows import expected_rows, read_csv
 from tests.support.http_server import NOT_FOUND, Answer, LocalHttpServer, Request
 from tests.support.pipeline_harness import PipelineHarness, truncate
 from tests.support.services import engine_env
@@ -279,6 +280,7 @@ def test_feed_polls_parse_score_dedup_amend_and_quarantine(f4: Harness, monkeypa
         return json.loads(proc.stdout) if "--json" in args else proc.stdout
 
     listed = insiders(tcr2["ticker"], "--json")
+    assert read_csv(insiders(tcr2["ticker"], "--csv")) == expected_rows(listed)  # exact figures, as filed
     # One filing: its rows, the last first.
     assert [(r["code"], Decimal(r["shares"]), Decimal(r["price"]), r["trade_date"]) for r in listed] == [
         (x["code"], x["shares"], x["price"], x["date"]) for x in reversed(tcr2["rows"])]

@@ -34,6 +34,7 @@ from pipelines.patents.models import (
     ObReleaseEvent,
 )
 from tests.conftest import shared_fixture
+from tests.support.csv_rows import expected_rows, read_csv
 from tests.support.http_server import Answer, LocalHttpServer, Request
 from tests.support.pipeline_harness import PipelineHarness, truncate
 from tests.support.services import engine_env
@@ -185,6 +186,8 @@ def test_first_release_is_loaded_calendared_scored_and_reported(ob):
 
     soon = patents("--json", "--from", "2026-06-01")  # 36 months by default
     assert soon["release_as_of"] == "2026-06-01"
+    assert read_csv(patents("--csv", "--from", "2026-06-01")) == expected_rows(
+        soon["products"], {"release_as_of": "2026-06-01"})
     loes = [p["effective_loe"] for p in soon["products"]]
     assert loes == sorted(loes) and all("2026-06-01" <= d <= "2029-06-01" for d in loes)
     within = {key for key, c in calendar.items()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipelines.core.db import session_factory
 from pipelines.core.ledger import PipelineRun, QuarantinedRecord
+from tests.support.csv_rows import expected_rows, read_csv
 from tests.support.services import engine_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -54,6 +55,7 @@ def test_quarantine_lists_filters_and_gives_the_payload_back(either_db, tmp_path
     run_id, (zip_id, row_id, cover_id) = _seed(url)
     listed = json.loads(signals(url, tmp_path, "quarantine", "--json").stdout)
     assert [r["id"] for r in listed] == [cover_id, row_id, zip_id]
+    assert read_csv(signals(url, tmp_path, "quarantine", "--csv").stdout) == expected_rows(listed)
     assert listed[1] == {"id": row_id, "created_at": T0.isoformat(), "run_id": run_id,
                          "pipeline": "institutional_13f", "step": "detect", "source": "edgar.13f",
                          "record_key": "0001067983-23-000012 row 1", "error": listed[1]["error"],

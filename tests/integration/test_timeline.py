@@ -13,6 +13,7 @@ from typing import Any
 from pipelines.core.db import session_factory
 from pipelines.core.ledger import PipelineRun
 from pipelines.core.signal_models import Signal
+from tests.support.csv_rows import expected_rows, read_csv
 from tests.support.services import engine_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,6 +80,8 @@ def test_timeline_of_a_ticker_and_of_all(either_db, tmp_path: Path) -> None:
     assert rows[1]["event_time"] == T0.isoformat()
 
     every = json.loads(signals(url, tmp_path, "--json").stdout)
+    # --csv: the same records, a row each; components and links as JSON, owner lists joined.
+    assert read_csv(signals(url, tmp_path, "--csv").stdout) == expected_rows(every)
     assert [r["ticker"] for r in every] == ["ACME", "ACME", "OTHR", "ACME"]
     assert [r["ticker"] for r in json.loads(signals(url, tmp_path, "--json", "--min-score", "5").stdout)] == [
         "ACME", "OTHR", "ACME"]

@@ -1,11 +1,15 @@
-"""Outside data made safe for the terminal (workers.cli.common.visible / shown)."""
+"""Outside data made safe for the terminal (workers.cli.common.visible / shown) and for a spreadsheet
+(csv_cell / print_csv)."""
 from __future__ import annotations
+
+import csv
+import io
 
 import pytest
 from rich.console import Console
 from rich.markup import render
 
-from workers.cli.common import shown, visible
+from workers.cli.common import csv_cell, print_csv, shown, visible
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -33,3 +37,25 @@ def test_shown_prints_without_markup_errors() -> None:
     console = Console(width=80, record=True, color_system=None)
     console.print(f"title: {shown('x[/]y')}")
     assert console.export_text().strip() == "title: x[/]y"
+
+
+@pytest.mark.parametrize(("value", "cell"), [
+    (None, ""), (True, "true"), (False, "false"), (42, "42"), (0.1, "0.1"), ("ACME CORP", "ACME CORP"),
+    ("-1250.50", "-1250.50"), ("+3", "+3"), ("1e5", "1e5"),  # numbers as filed stay numbers
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1 555 0100", "'+1 555 0100"),
+    ("-ACME", "'-ACME"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),  # never a formula
+    (["Doe John", "Roe Jane"], "Doe John; Roe Jane"), ([1, 2], "1; 2"),
+    ([{"name": "breadth", "value": 1.5}], '[{"name":"breadth","value":1.5}]'), ({"a": [1]}, '{"a":[1]}'),
+])
+def test_csv_cell(value: object, cell: str) -> None:
+    assert csv_cell(value) == cell
+
+
+def test_print_csv_writes_a_header_of_every_key_and_the_context_on_each_row(capsys) -> None:
+    print_csv([{"cusip": "AAA000001", "name": "A, \"quoted\"\nline"}, {"cusip": "BBB000002", "rank": 2}],
+              context={"period": "2023-09-30"})
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows == [["period", "cusip", "name", "rank"], ["2023-09-30", "AAA000001", "A, \"quoted\"\nline", ""],
+                    ["2023-09-30", "BBB000002", "", "2"]]
+    print_csv([], context={"period": "2023-09-30"})
+    assert capsys.readouterr().out == "period\n"

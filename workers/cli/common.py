@@ -1,10 +1,13 @@
 """Helpers shared by the CLI modules: settings, registry, dates and output."""
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import os
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timezone
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -126,3 +129,51 @@ def iso(dt: datetime | None) -> str | None:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def add_output_flags(parser: argparse.ArgumentParser, json_help: str | None = None) -> None:
+    """--json for scripts and --csv for spreadsheets (one or the other) on a listing command."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", help=json_help)
+    group.add_argument("--csv", action="store_true",
+                       help="the --json records as CSV, a row each (nested fields as JSON), for a spreadsheet")
+
+
+# A cell a spreadsheet would read as a formula (=, +, -, @, or a tab or carriage return first): outside
+# text such as an issuer name or a job title must not run as one where an analyst opens the file.
+_FORMULA = re.compile(r"[=+\-@\t\r]")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(value: Any) -> str:
+    """A JSON record's value as one CSV cell: nothing for null, true/false, numbers as written, lists
+    of scalars joined by "; ", anything nested as compact JSON; text that would start a formula is
+    quoted with a leading apostrophe (the spreadsheet convention), numbers never."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, (list, tuple)) and all(v is None or isinstance(v, (str, int, float)) for v in value):
+        text = "; ".join(csv_cell(v) for v in value)
+    elif isinstance(value, (list, tuple, dict)):
+        text = json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+    else:
+        text = str(value)
+    if _FORMULA.match(text) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def print_csv(records: Iterable[Mapping[str, Any]], *, context: Mapping[str, Any] | None = None) -> None:
+    """`records` (a command's --json records) as CSV on stdout: a header of every key in the order first
+    seen, then a row per record, each starting with the `context` fields (what the --json document
+    says once for all its records, e.g. the quarter and the day it was known on)."""
+    rows = [{**(context or {}), **r} for r in records]
+    header = list(dict.fromkeys(k for r in rows for k in r)) or list(context or {})
+    # Written as is to a file or a pipe; on a terminal control characters are made visible, as in tables.
+    cell = (lambda v: visible(csv_cell(v))) if sys.stdout.isatty() else csv_cell
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([cell(r.get(k)) for k in header] for r in rows)

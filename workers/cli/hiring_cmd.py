@@ -13,7 +13,7 @@ from pipelines.jobboards.companies import companies_from_settings
 from pipelines.jobboards.overview import BoardOverview, board_overviews
 from pipelines.sources.jobs.tracking import Velocity
 
-from .common import context, iso, listing, print_json, print_table, shown
+from .common import add_output_flags, context, iso, listing, print_csv, print_json, print_table, shown
 
 _GROUP_LABELS = {"research_clinical": "R&D/clinical", "regulatory": "regulatory", "commercial": "commercial",
                  "other": "other"}
@@ -22,7 +22,7 @@ _GROUP_LABELS = {"research_clinical": "R&D/clinical", "regulatory": "regulatory"
 def add_commands(sub: argparse._SubParsersAction) -> None:
     h = sub.add_parser("hiring", help="job boards as of their latest poll: open roles, velocity, department mix")
     h.add_argument("ticker", nargs="?")
-    h.add_argument("--json", action="store_true")
+    add_output_flags(h)
     h.set_defaults(func=_hiring)
 
 
@@ -50,8 +50,12 @@ def _hiring(args: argparse.Namespace) -> int:
         names = {}  # the companies file names boards; without it, boards go by token
     with session_factory(settings.DATABASE_URL)() as session:
         found = board_overviews(session, args.ticker)
-    if args.json:
-        print_json([overview_json(o, names.get((o.board, o.token), o.token)) for o in found])
+    if args.json or args.csv:
+        records = [overview_json(o, names.get((o.board, o.token), o.token)) for o in found]
+        if args.json:
+            print_json(records)
+        else:
+            print_csv(records)
         return 0
     zone = ZoneInfo(settings.TIMEZONE)
     table = listing(f"{len(found)} job board(s) as of their latest poll (times {settings.TIMEZONE})")

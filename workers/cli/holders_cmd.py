@@ -12,7 +12,7 @@ from pipelines.core.db import session_factory
 from pipelines.thirteenf.holders import Holder, holders
 from pipelines.thirteenf.models import ThirteenFPositionChange
 
-from .common import console, context, listing, parse_day, print_json, print_table, shown
+from .common import add_output_flags, console, context, listing, parse_day, print_csv, print_json, print_table, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +21,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--period", help="quarter end, YYYY-MM-DD (default: the latest quarter that shows it)")
     h.add_argument("--as-of", help="YYYY-MM-DD: the reports as known on that day (default: today)")
     h.add_argument("--options", action="store_true", help="put and call rows too (default: shares and principal)")
-    h.add_argument("--json", action="store_true")
+    add_output_flags(h)
     h.set_defaults(func=_holders)
 
 
@@ -55,9 +55,13 @@ def _holders(args: argparse.Namespace) -> int:
     with session_factory(settings.DATABASE_URL)() as session:
         period, found = holders(session, args.security, period=parse_day(args.period, "--period"), as_of=as_of,
                                 options=args.options)
-    if args.json:
-        print_json({"security": args.security, "period": period.isoformat() if period else None,
-                    "as_of": as_of.isoformat(), "holders": [holder_json(h) for h in found]})
+    if args.json or args.csv:
+        doc = {"security": args.security, "period": period.isoformat() if period else None,
+               "as_of": as_of.isoformat(), "holders": [holder_json(h) for h in found]}
+        if args.json:
+            print_json(doc)
+        else:
+            print_csv(doc.pop("holders"), context=doc)
         return 0
     if period is None:
         console.print(f"no 13F report diffed by {as_of} shows {shown(args.security)} (a ticker only matches CUSIPs "

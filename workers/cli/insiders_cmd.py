@@ -12,7 +12,7 @@ from pipelines.core.db import session_factory
 from pipelines.form4.store import ROLES, recent_trades
 from pipelines.scoring.insider_trades import InsiderTrade
 
-from .common import context, iso, listing, parse_when, print_json, print_table, shown
+from .common import add_output_flags, context, iso, listing, parse_when, print_csv, print_json, print_table, shown
 
 # Form 4 transaction codes (General Instructions, item 8), the ones a screen shows by name.
 CODES = {"P": "purchase", "S": "sale", "A": "grant", "M": "option exercise", "X": "option exercise",
@@ -31,7 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                           "senior (CEO, CFO or chair, by title)")
     ins.add_argument("--min-value", type=Decimal, metavar="DOLLARS", help="trades worth at least this (shares x price)")
     ins.add_argument("--limit", type=int, default=50)
-    ins.add_argument("--json", action="store_true")
+    add_output_flags(ins)
     ins.set_defaults(func=_insiders)
 
 
@@ -80,8 +80,12 @@ def _insiders(args: argparse.Namespace) -> int:
     with session_factory(settings.DATABASE_URL)() as session:
         trades = recent_trades(session, ticker=args.ticker, since=since, codes=args.code, derivative=args.derivative,
                                roles=args.roles, min_value=args.min_value, limit=args.limit)
-    if args.json:
-        print_json([trade_json(t) for t in trades])
+    if args.json or args.csv:
+        records = [trade_json(t) for t in trades]
+        if args.json:
+            print_json(records)
+        else:
+            print_csv(records)
         return 0
     zone = ZoneInfo(settings.TIMEZONE)
     title = f"{shown(args.ticker.upper())}: " if args.ticker else ""

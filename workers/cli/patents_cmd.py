@@ -11,7 +11,7 @@ from pipelines.core.db import session_factory
 from pipelines.patents.cliffs import cliffs, latest_release
 from pipelines.patents.models import ObCalendarEntry
 
-from .common import console, context, listing, parse_day, print_json, print_table, shown
+from .common import add_output_flags, console, context, listing, parse_day, print_csv, print_json, print_table, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--months", type=int, default=36, help="loss of exclusivity within this many months (36)")
     p.add_argument("--from", dest="start", metavar="DATE", help="YYYY-MM-DD the window starts (default: today)")
     p.add_argument("--all", action="store_true", help="every product, past LOE and none known too")
-    p.add_argument("--json", action="store_true")
+    add_output_flags(p)
     p.set_defaults(func=_patents)
 
 
@@ -57,6 +57,9 @@ def _patents(args: argparse.Namespace) -> int:
         as_of = release.as_of
     if args.json:
         print_json({"release_as_of": as_of.isoformat(), "products": rows})
+        return 0
+    if args.csv:
+        print_csv(rows, context={"release_as_of": as_of.isoformat()})
         return 0
     window = "" if args.all else f", loss of exclusivity from {start} to {end}"
     table = listing(f"Orange Book release of {as_of}: {len(rows)} NDA product(s){window}, soonest first")

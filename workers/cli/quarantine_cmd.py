@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from pipelines.core.db import session_factory
 from pipelines.core.quarantine import QuarantineEntry, list_quarantine, quarantined_record
 
-from .common import console, context, iso, listing, parse_when, print_json, print_table, shown
+from .common import (add_output_flags, console, context, iso, listing, parse_when, print_csv, print_json, print_table,
+                     shown)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +24,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--source", help="e.g. edgar.13f, ctgov, jobs.greenhouse")
     ls.add_argument("--since", help="ISO date or datetime (schedule zone if naive)")
     ls.add_argument("--limit", type=int, default=50)
-    ls.add_argument("--json", action="store_true")
+    add_output_flags(ls)
     ls.set_defaults(func=_list)
 
     show = sub.add_parser("quarantine-show", help="one quarantined record: its error in full and its payload")
@@ -46,8 +47,12 @@ def _list(args: argparse.Namespace) -> int:
     with session_factory(settings.DATABASE_URL)() as session:
         rows = list_quarantine(session, pipeline=args.pipeline, run_id=args.run, source=args.source, since=since,
                                limit=args.limit)
-    if args.json:
-        print_json([entry_json(e) for e in rows])
+    if args.json or args.csv:
+        records = [entry_json(e) for e in rows]
+        if args.json:
+            print_json(records)
+        else:
+            print_csv(records)
         return 0
     zone = ZoneInfo(settings.TIMEZONE)
     table = listing(f"{len(rows)} quarantined record(s), newest first (times {settings.TIMEZONE}); "

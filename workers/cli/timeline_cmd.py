@@ -10,7 +10,7 @@ from pipelines.core.db import session_factory
 from pipelines.core.signal_models import Signal
 from pipelines.core.timeline import timeline
 
-from .common import context, iso, listing, parse_when, print_json, print_table, shown
+from .common import add_output_flags, context, iso, listing, parse_when, print_csv, print_json, print_table, shown
 
 # A signal's alert_state, as the alert column says it: an outbox row was queued; the dedup window held
 # it back; a context signal kept from alerting; or it scored below every route.
@@ -29,7 +29,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     tl.add_argument("--min-score", type=float, metavar="SCORE", help="signals scoring at least this (0-10)")
     tl.add_argument("--limit", type=int, default=50)
     tl.add_argument("--why", action="store_true", help="list each signal's score components under it")
-    tl.add_argument("--json", action="store_true", help="full records: components, links, details")
+    add_output_flags(tl, "full records: components, links, details")
     tl.set_defaults(func=_timeline)
 
 
@@ -48,8 +48,12 @@ def _timeline(args: argparse.Namespace) -> int:
     with session_factory(settings.DATABASE_URL)() as session:
         rows = timeline(session, args.ticker, since=since, until=until, pipeline=args.pipeline,
                         min_score=args.min_score, signal_types=args.types, limit=args.limit)
-        if args.json:
-            print_json([signal_json(s) for s in rows])
+        if args.json or args.csv:
+            records = [signal_json(s) for s in rows]
+            if args.json:
+                print_json(records)
+            else:
+                print_csv(records)
             return 0
         zone = ZoneInfo(settings.TIMEZONE)
         title = f"{shown(args.ticker.upper())}: " if args.ticker else ""

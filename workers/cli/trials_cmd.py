@@ -12,7 +12,7 @@ from pipelines.core.db import session_factory
 from pipelines.sources.sponsors import SponsorMatch
 from pipelines.trials.catalysts import Milestone, catalysts, latest_sponsor_mapper, sponsor_tickers
 
-from .common import context, listing, parse_day, print_json, print_table, shown
+from .common import add_output_flags, context, listing, parse_day, print_csv, print_json, print_table, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--phase", help="e.g. PHASE3")
     t.add_argument("--status", help="e.g. RECRUITING, ACTIVE_NOT_RECRUITING")
     t.add_argument("--limit", type=int, default=100)
-    t.add_argument("--json", action="store_true")
+    add_output_flags(t)
     t.set_defaults(func=_trials)
 
 
@@ -51,8 +51,11 @@ def _trials(args: argparse.Namespace) -> int:
                           end=window[1], mapper=mapper)[:args.limit]
         tickers = sponsor_tickers(found, mapper)
         rows = [milestone_json(m, tickers[m.study.nct_id]) for m in found]
-    if args.json:
-        print_json(rows)
+    if args.json or args.csv:
+        if args.json:
+            print_json(rows)
+        else:
+            print_csv(rows)
         return 0
     within = "" if args.all else f" with a readout from {start}" + (f" to {window[1]}" if window[1] else " on")
     table = listing(f"{len(rows)} tracked trial(s){within}, soonest readout first")
