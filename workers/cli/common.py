@@ -139,6 +139,16 @@ def add_output_flags(parser: argparse.ArgumentParser, json_help: str | None = No
                        help="the --json records as CSV, a row each (nested fields as JSON), for a spreadsheet")
 
 
+def print_records(args: argparse.Namespace, records: list[dict[str, Any]], *, doc: Any = None,
+                  context: Mapping[str, Any] | None = None) -> None:
+    """A listing's --json or --csv output: the JSON document (`doc`, else the records themselves), or
+    the records as CSV with the `context` fields on every row."""
+    if args.json:
+        print_json(records if doc is None else doc)
+    else:
+        print_csv(records, context=context)
+
+
 # A cell a spreadsheet would read as a formula (=, +, -, @, or a tab or carriage return first): outside
 # text such as an issuer name or a job title must not run as one where an analyst opens the file.
 _FORMULA = re.compile(r"[=+\-@\t\r]")

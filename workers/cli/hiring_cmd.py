@@ -13,7 +13,7 @@ from pipelines.jobboards.companies import companies_from_settings
 from pipelines.jobboards.overview import BoardOverview, board_overviews
 from pipelines.sources.jobs.tracking import Velocity
 
-from .common import add_output_flags, context, iso, listing, print_csv, print_json, print_table, shown
+from .common import add_output_flags, context, iso, listing, print_records, print_table, shown
 
 _GROUP_LABELS = {"research_clinical": "R&D/clinical", "regulatory": "regulatory", "commercial": "commercial",
                  "other": "other"}
@@ -51,11 +51,7 @@ def _hiring(args: argparse.Namespace) -> int:
     with session_factory(settings.DATABASE_URL)() as session:
         found = board_overviews(session, args.ticker)
     if args.json or args.csv:
-        records = [overview_json(o, names.get((o.board, o.token), o.token)) for o in found]
-        if args.json:
-            print_json(records)
-        else:
-            print_csv(records)
+        print_records(args, [overview_json(o, names.get((o.board, o.token), o.token)) for o in found])
         return 0
     zone = ZoneInfo(settings.TIMEZONE)
     table = listing(f"{len(found)} job board(s) as of their latest poll (times {settings.TIMEZONE})")

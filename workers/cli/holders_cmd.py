@@ -12,7 +12,8 @@ from pipelines.core.db import session_factory
 from pipelines.thirteenf.holders import Holder, holders
 from pipelines.thirteenf.models import ThirteenFPositionChange
 
-from .common import add_output_flags, console, context, listing, parse_day, print_csv, print_json, print_table, shown
+from .common import (add_output_flags, console, context, listing, parse_day, print_records, print_table,
+                     shown)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -56,12 +57,9 @@ def _holders(args: argparse.Namespace) -> int:
         period, found = holders(session, args.security, period=parse_day(args.period, "--period"), as_of=as_of,
                                 options=args.options)
     if args.json or args.csv:
-        doc = {"security": args.security, "period": period.isoformat() if period else None,
-               "as_of": as_of.isoformat(), "holders": [holder_json(h) for h in found]}
-        if args.json:
-            print_json(doc)
-        else:
-            print_csv(doc.pop("holders"), context=doc)
+        head = {"security": args.security, "period": period.isoformat() if period else None, "as_of": as_of.isoformat()}
+        records = [holder_json(h) for h in found]
+        print_records(args, records, doc={**head, "holders": records}, context=head)
         return 0
     if period is None:
         console.print(f"no 13F report diffed by {as_of} shows {shown(args.security)} (a ticker only matches CUSIPs "

@@ -12,7 +12,7 @@ from pipelines.core.db import session_factory
 from pipelines.form4.store import ROLES, recent_trades
 from pipelines.scoring.insider_trades import InsiderTrade
 
-from .common import add_output_flags, context, iso, listing, parse_when, print_csv, print_json, print_table, shown
+from .common import add_output_flags, context, iso, listing, parse_when, print_records, print_table, shown
 
 # Form 4 transaction codes (General Instructions, item 8), the ones a screen shows by name.
 CODES = {"P": "purchase", "S": "sale", "A": "grant", "M": "option exercise", "X": "option exercise",
@@ -81,11 +81,7 @@ def _insiders(args: argparse.Namespace) -> int:
         trades = recent_trades(session, ticker=args.ticker, since=since, codes=args.code, derivative=args.derivative,
                                roles=args.roles, min_value=args.min_value, limit=args.limit)
     if args.json or args.csv:
-        records = [trade_json(t) for t in trades]
-        if args.json:
-            print_json(records)
-        else:
-            print_csv(records)
+        print_records(args, [trade_json(t) for t in trades])
         return 0
     zone = ZoneInfo(settings.TIMEZONE)
     title = f"{shown(args.ticker.upper())}: " if args.ticker else ""

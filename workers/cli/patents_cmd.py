@@ -11,7 +11,8 @@ from pipelines.core.db import session_factory
 from pipelines.patents.cliffs import cliffs, latest_release
 from pipelines.patents.models import ObCalendarEntry
 
-from .common import add_output_flags, console, context, listing, parse_day, print_csv, print_json, print_table, shown
+from .common import (add_output_flags, console, context, listing, parse_day, print_records, print_table,
+                     shown)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -55,11 +56,9 @@ def _patents(args: argparse.Namespace) -> int:
         found = cliffs(session, release.id, args.who, start=None if args.all else start, end=None if args.all else end)
         rows = [entry_json(e) for e in found]
         as_of = release.as_of
-    if args.json:
-        print_json({"release_as_of": as_of.isoformat(), "products": rows})
-        return 0
-    if args.csv:
-        print_csv(rows, context={"release_as_of": as_of.isoformat()})
+    if args.json or args.csv:
+        head = {"release_as_of": as_of.isoformat()}
+        print_records(args, rows, doc={**head, "products": rows}, context=head)
         return 0
     window = "" if args.all else f", loss of exclusivity from {start} to {end}"
     table = listing(f"Orange Book release of {as_of}: {len(rows)} NDA product(s){window}, soonest first")

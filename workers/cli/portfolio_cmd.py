@@ -11,7 +11,7 @@ from pipelines.core.db import session_factory
 from pipelines.thirteenf.models import ThirteenFPositionChange, ThirteenFReport
 from pipelines.thirteenf.portfolio import Portfolio, find_managers, latest_books, portfolio
 
-from .common import add_output_flags, console, context, listing, parse_day, print_csv, print_json, print_table, shown
+from .common import add_output_flags, console, context, listing, parse_day, print_records, print_table, shown
 from .holders_cmd import position_json, position_kind, share_change
 
 MOVES = ("new", "increased", "decreased", "closed")
@@ -44,15 +44,13 @@ def book_json(r: ThirteenFReport) -> dict[str, Any]:
             "rows": r.rows, "value_usd": r.value_usd, "qualified": r.qualified, "link": r.link}
 
 
-def _books(as_of: date, as_json: bool, as_csv: bool) -> int:
+def _books(args: argparse.Namespace, as_of: date) -> int:
     settings, _ = context()
     with session_factory(settings.DATABASE_URL)() as session:
         books = [book_json(r) for r in latest_books(session, as_of)]
-    if as_json:
-        print_json({"as_of": as_of.isoformat(), "managers": books})
-        return 0
-    if as_csv:
-        print_csv(books, context={"as_of": as_of.isoformat()})
+    if args.json or args.csv:
+        head = {"as_of": as_of.isoformat()}
+        print_records(args, books, doc={**head, "managers": books}, context=head)
         return 0
     table = listing(f"{len(books)} 13F manager(s) with a report, each by its latest version known on {as_of}")
     table.add_column("manager", overflow="fold", min_width=16)
@@ -78,7 +76,7 @@ def _manager(session: Any, who: str) -> int:
 def _portfolio(args: argparse.Namespace) -> int:
     as_of = parse_day(args.as_of, "--as-of") or date.today()
     if args.manager is None:
-        return _books(as_of, args.json, args.csv)
+        return _books(args, as_of)
     settings, _ = context()
     with session_factory(settings.DATABASE_URL)() as session:
         cik = _manager(session, args.manager)
@@ -88,12 +86,9 @@ def _portfolio(args: argparse.Namespace) -> int:
                              + f" recorded by {as_of}")
         shown_rows = [c for c in p.positions if not args.moves or c.status in MOVES][:args.limit]
         doc = portfolio_json(p, shown_rows, as_of)
-    if args.json:
-        print_json(doc)
-        return 0
-    if args.csv:  # a row per position, each with the manager, the quarters and the version it is of
+    if args.json or args.csv:  # CSV: a row per position, each with the manager, quarters and version it is of
         book = {k: doc[k] for k in ("cik", "manager", "period", "prev_period", "as_of", "version_as_of", "accession")}
-        print_csv(doc["positions"], context=book)
+        print_records(args, doc["positions"], doc=doc, context=book)
         return 0
     title = (f"{shown(doc['manager'])} (CIK {doc['cik']}): 13F positions for the quarter ended {doc['period']} "
              f"against {doc['prev_period'] or 'no earlier quarter'}, as known on {as_of} (the version of "

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from pipelines.core.db import session_factory
 from pipelines.core.quarantine import QuarantineEntry, list_quarantine, quarantined_record
 
-from .common import (add_output_flags, console, context, iso, listing, parse_when, print_csv, print_json, print_table,
-                     shown)
+from .common import (add_output_flags, console, context, iso, listing, parse_when, print_json, print_records,
+                     print_table, shown)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -48,11 +48,7 @@ def _list(args: argparse.Namespace) -> int:
         rows = list_quarantine(session, pipeline=args.pipeline, run_id=args.run, source=args.source, since=since,
                                limit=args.limit)
     if args.json or args.csv:
-        records = [entry_json(e) for e in rows]
-        if args.json:
-            print_json(records)
-        else:
-            print_csv(records)
+        print_records(args, [entry_json(e) for e in rows])
         return 0
     zone = ZoneInfo(settings.TIMEZONE)
     table = listing(f"{len(rows)} quarantined record(s), newest first (times {settings.TIMEZONE}); "

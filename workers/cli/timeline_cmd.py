@@ -10,7 +10,7 @@ from pipelines.core.db import session_factory
 from pipelines.core.signal_models import Signal
 from pipelines.core.timeline import timeline
 
-from .common import add_output_flags, context, iso, listing, parse_when, print_csv, print_json, print_table, shown
+from .common import add_output_flags, context, iso, listing, parse_when, print_records, print_table, shown
 
 # A signal's alert_state, as the alert column says it: an outbox row was queued; the dedup window held
 # it back; a context signal kept from alerting; or it scored below every route.
@@ -49,11 +49,7 @@ def _timeline(args: argparse.Namespace) -> int:
         rows = timeline(session, args.ticker, since=since, until=until, pipeline=args.pipeline,
                         min_score=args.min_score, signal_types=args.types, limit=args.limit)
         if args.json or args.csv:
-            records = [signal_json(s) for s in rows]
-            if args.json:
-                print_json(records)
-            else:
-                print_csv(records)
+            print_records(args, [signal_json(s) for s in rows])
             return 0
         zone = ZoneInfo(settings.TIMEZONE)
         title = f"{shown(args.ticker.upper())}: " if args.ticker else ""

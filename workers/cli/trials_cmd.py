@@ -12,7 +12,7 @@ from pipelines.core.db import session_factory
 from pipelines.sources.sponsors import SponsorMatch
 from pipelines.trials.catalysts import Milestone, catalysts, latest_sponsor_mapper, sponsor_tickers
 
-from .common import add_output_flags, context, listing, parse_day, print_csv, print_json, print_table, shown
+from .common import add_output_flags, context, listing, parse_day, print_records, print_table, shown
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -52,10 +52,7 @@ def _trials(args: argparse.Namespace) -> int:
         tickers = sponsor_tickers(found, mapper)
         rows = [milestone_json(m, tickers[m.study.nct_id]) for m in found]
     if args.json or args.csv:
-        if args.json:
-            print_json(rows)
-        else:
-            print_csv(rows)
+        print_records(args, rows)
         return 0
     within = "" if args.all else f" with a readout from {start}" + (f" to {window[1]}" if window[1] else " on")
     table = listing(f"{len(rows)} tracked trial(s){within}, soonest readout first")
