@@ -44,7 +44,7 @@ def test_shown_prints_without_markup_errors() -> None:
     ("-1250.50", "-1250.50"), ("+3", "+3"), ("1e5", "1e5"),  # numbers as filed stay numbers
     ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"), ("+1 555 0100", "'+1 555 0100"),
     ("-ACME", "'-ACME"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),  # never a formula
-    (["Doe John", "Roe Jane"], "Doe John; Roe Jane"), ([1, 2], "1; 2"),
+    (["Doe John", "Roe Jane"], "Doe John; Roe Jane"), ([1, 2], "1; 2"), (["=A", "=B"], "'=A; =B"),
     ([{"name": "breadth", "value": 1.5}], '[{"name":"breadth","value":1.5}]'), ({"a": [1]}, '{"a":[1]}'),
 ])
 def test_csv_cell(value: object, cell: str) -> None:

@@ -157,23 +157,24 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 def csv_cell(value: Any) -> str:
     """A JSON record's value as one CSV cell: nothing for null, true/false, numbers as written, lists
-    of scalars joined by "; ", anything nested as compact JSON; text that would start a formula is
-    quoted with a leading apostrophe (the spreadsheet convention), numbers never."""
+    of scalars joined by "; ", anything nested as compact JSON; a cell that would start a formula is
+    quoted with a leading apostrophe (the spreadsheet convention), a number never."""
+    text = _plain(value)
+    return "'" + text if _FORMULA.match(text) and not _NUMBER.fullmatch(text) else text
+
+
+def _plain(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return repr(value)
     if isinstance(value, (list, tuple)) and all(v is None or isinstance(v, (str, int, float)) for v in value):
-        text = "; ".join(csv_cell(v) for v in value)
-    elif isinstance(value, (list, tuple, dict)):
-        text = json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
-    else:
-        text = str(value)
-    if _FORMULA.match(text) and not _NUMBER.fullmatch(text):
-        return "'" + text
-    return text
+        return "; ".join(_plain(v) for v in value)
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, default=str, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
 
 
 def print_csv(records: Iterable[Mapping[str, Any]], *, context: Mapping[str, Any] | None = None) -> None:
