@@ -104,18 +104,18 @@ def test_books_portfolios_and_holders(url: str, tmp_path: Path) -> None:
         return read_csv(out.stdout)
 
     book = {k: doc[k] for k in ("cik", "manager", "period", "prev_period", "as_of", "version_as_of", "accession")}
-    assert csv_of("portfolio", "alpha", "--as-of", "2023-11-16", "--moves") == expected_rows(doc["positions"], book)
-    assert csv_of("portfolio", "alpha", "--as-of", "2023-11-16", "--moves")[0]["weight_cur"] == repr(2 / 3)
+    positions = csv_of("portfolio", "alpha", "--as-of", "2023-11-16", "--moves")
+    assert positions == expected_rows(doc["positions"], book) and positions[0]["weight_cur"] == repr(2 / 3)
     managers = csv_of("portfolio", "--as-of", "2023-11-21")
     assert [(m["as_of"], m["manager"], m["qualified"]) for m in managers] == [
         ("2023-11-21", "Alpha Capital", "true"), ("2023-11-21", "Beta Partners", "true")]
     proc = subprocess.run([sys.executable, "-m", "workers.cli", "holders", "AAA", "--as-of", "2023-11-16", "--json"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     held = json.loads(proc.stdout)
-    assert csv_of("holders", "AAA", "--as-of", "2023-11-16") == expected_rows(
-        held["holders"], {"security": "AAA", "period": "2023-09-30", "as_of": "2023-11-16"})
-    assert [r["manager"] for r in csv_of("holders", "AAA", "--as-of", "2023-11-16")] == [
-        "Alpha Capital", "Beta Partners"]
+    holder_rows = csv_of("holders", "AAA", "--as-of", "2023-11-16")
+    assert holder_rows == expected_rows(held["holders"], {"security": "AAA", "period": "2023-09-30",
+                                                          "as_of": "2023-11-16"})
+    assert [r["manager"] for r in holder_rows] == ["Alpha Capital", "Beta Partners"]
     out = subprocess.run([sys.executable, "-m", "workers.cli", "holders", "AAA", "--json", "--csv"], cwd=REPO,
                          env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "not allowed with argument" in out.stderr  # one format or the other

@@ -80,7 +80,7 @@ def test_timeline_of_a_ticker_and_of_all(either_db, tmp_path: Path) -> None:
     assert rows[1]["event_time"] == T0.isoformat()
 
     every = json.loads(signals(url, tmp_path, "--json").stdout)
-    # --csv: the same records, a row each; components and links as JSON, owner lists joined.
+    # --csv: the same records, a row each; components, links and details as compact JSON.
     assert read_csv(signals(url, tmp_path, "--csv").stdout) == expected_rows(every)
     assert [r["ticker"] for r in every] == ["ACME", "ACME", "OTHR", "ACME"]
     assert [r["ticker"] for r in json.loads(signals(url, tmp_path, "--json", "--min-score", "5").stdout)] == [
